@@ -1,0 +1,1 @@
+"""Contracts, settings and logging shared by every northbridge service."""

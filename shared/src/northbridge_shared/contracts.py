@@ -1,0 +1,39 @@
+"""Names every service agrees on: topics, queues, job paths and Kafka headers.
+
+These are the wire contracts of the pipeline; changing one is a breaking change for
+running deployments (consumers, queued jobs, dashboards), so they live in one place.
+"""
+
+from typing import Final
+
+NORTH_TOPIC: Final = "north-updates"
+SOUTH_TOPIC: Final = "south-updates"
+
+NOTIFICATION_QUEUE: Final = "NotificationQueue"
+EMAIL_QUEUE: Final = "EmailQueue"
+
+BRIDGE_GROUP: Final = "bridge"
+
+# Enqueued by dotted path so the bridge never imports worker code (rq resolves it in the worker).
+DELIVER_JOB: Final = "northbridge_email_worker.jobs.deliver"
+
+# Kafka record headers (bytes values, UTF-8).
+EVENT_ID_HEADER: Final = "event-id"
+ERROR_HEADER: Final = "error"
+ORIGIN_HEADER_PREFIX: Final = "original-"
+
+DLQ_SUFFIX: Final = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The dead-letter topic for records of ``topic`` that cannot be turned into jobs."""
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+def derived_event_id(topic: str, partition: int, offset: int) -> str:
+    """The id of an event written to Kafka without an ``event-id`` header.
+
+    Records injected with ``kafka-console-producer`` carry no id; deriving one from their
+    position means a replay of the same record maps to the same job and the same mail.
+    """
+    return f"{topic}-{partition}-{offset}"
