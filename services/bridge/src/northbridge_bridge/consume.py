@@ -1,0 +1,122 @@
+"""The bridge loop: poll a batch, dead-letter the bad, enqueue the good, then commit.
+
+Offsets are committed only after both the dead letters are acknowledged by Kafka and
+the jobs are in Redis, so a crash at any point re-reads (and dedupes) rather than loses.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+from redis.exceptions import RedisError
+
+from northbridge_bridge.dead_letter import send_dead_letters
+from northbridge_bridge.enqueue import Enqueuer
+from northbridge_bridge.records import Accepted, Rejected, decode
+from northbridge_shared.settings import BridgeSettings
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class StoppedError(Exception):
+    """Shutdown was asked for while a batch could not be finished; it stays uncommitted."""
+
+
+class Bridge:
+    """Moves records from the consumer into RQ until ``stopping`` is set."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        producer: Any,
+        enqueuer: Enqueuer,
+        settings: BridgeSettings,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._enqueuer = enqueuer
+        self._settings = settings
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Process batches until ``stopping`` is set; the current batch is always finished."""
+        while not stopping.is_set():
+            batch = await self._consumer.getmany(
+                timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_size
+            )
+            if batch:
+                try:
+                    await self._process(batch, stopping)
+                except StoppedError:
+                    log.warning("batch_abandoned_at_shutdown", records=_count(batch))
+                    return
+
+    async def _process(
+        self, batch: dict[TopicPartition, list[Any]], stopping: asyncio.Event
+    ) -> None:
+        started = time.perf_counter()
+        decoded = [
+            decode(record, self._settings.routes)
+            for records in batch.values()
+            for record in records
+        ]
+        accepted = [d for d in decoded if isinstance(d, Accepted)]
+        rejected = [d for d in decoded if isinstance(d, Rejected)]
+        for r in rejected:
+            log.warning(
+                "record_dead_lettered",
+                topic=r.record.topic,
+                partition=r.record.partition,
+                offset=r.record.offset,
+                reason=r.reason,
+            )
+        if rejected:
+            await self._until_done(lambda: send_dead_letters(self._producer, rejected), stopping)
+        enqueued = await self._until_done(
+            lambda: asyncio.to_thread(self._enqueuer.enqueue, accepted), stopping
+        )
+        await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        log.info(
+            "batch_done",
+            records=len(decoded),
+            enqueued=enqueued.created,
+            duplicates=enqueued.duplicates,
+            dead_lettered=len(rejected),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:
+            # Expected around a rebalance: the partitions' new owner re-reads these records,
+            # and enqueue is idempotent on the event id, so nothing is lost or doubled.
+            log.warning("commit_failed", error=repr(error), offsets=_describe(offsets))
+
+    async def _until_done(self, step: Callable[[], Awaitable[T]], stopping: asyncio.Event) -> T:
+        """Retry ``step`` with capped exponential backoff; a batch is never skipped."""
+        delay = 0.1
+        while True:
+            try:
+                return await step()
+            except (KafkaError, RedisError, OSError, TimeoutError) as error:
+                if stopping.is_set():
+                    raise StoppedError from error
+                log.warning("batch_step_failed", error=repr(error), retry_in_s=delay)
+                with contextlib.suppress(TimeoutError):  # woken early by shutdown
+                    await asyncio.wait_for(stopping.wait(), timeout=delay)
+                delay = min(delay * 2, self._settings.retry_backoff_max_s)
+
+
+def _count(batch: dict[TopicPartition, list[Any]]) -> int:
+    return sum(len(records) for records in batch.values())
+
+
+def _describe(offsets: dict[TopicPartition, int]) -> dict[str, int]:
+    return {f"{tp.topic}/{tp.partition}": offset for tp, offset in offsets.items()}

@@ -1,0 +1,72 @@
+"""Turn a Kafka record into a job to enqueue, or a reason to dead-letter it. Pure."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from northbridge_shared.contracts import EVENT_ID_HEADER, derived_event_id
+from northbridge_shared.events import Event, is_idempotency_key
+from northbridge_shared.jobs import Delivery, Route
+
+
+class Record(Protocol):
+    """The parts of an aiokafka ``ConsumerRecord`` the bridge reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A record that becomes one job on ``queue``."""
+
+    queue: str
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that cannot become a job, and why."""
+
+    record: Record
+    reason: str
+
+
+def decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
+    """Validate ``record`` and build its job, deriving an id when the record carries none."""
+    route = routes.get(record.topic)
+    if route is None:
+        return Rejected(record, f"no route for topic {record.topic}")
+    event_id = _event_id(record)
+    if event_id is None:
+        return Rejected(record, f"{EVENT_ID_HEADER} header is not a valid event id")
+    if not record.value:
+        return Rejected(record, "record has no value")
+    try:
+        event = Event.model_validate_json(record.value)
+    except ValidationError as error:
+        return Rejected(record, summarize(error))
+    delivery = Delivery(event_id=event_id, topic=record.topic, mail=route.mail, event=event)
+    return Accepted(queue=route.queue, delivery=delivery)
+
+
+def summarize(error: ValidationError) -> str:
+    """One line naming each problem, without echoing the (possibly huge) input."""
+    problems = error.errors(include_url=False, include_input=False, include_context=False)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in p['loc']) or 'value'}: {p['msg']}" for p in problems
+    )
+
+
+def _event_id(record: Record) -> str | None:
+    for name, value in record.headers:
+        if name == EVENT_ID_HEADER:
+            text = value.decode("utf-8", errors="replace")
+            return text if is_idempotency_key(text) else None
+    return derived_event_id(record.topic, record.partition, record.offset)

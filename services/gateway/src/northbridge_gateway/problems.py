@@ -1,0 +1,33 @@
+"""RFC 9457 problem details: every error the gateway answers says what went wrong."""
+
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    """A ``problem+json`` response; ``title`` is the status phrase, ``detail`` the specifics."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body |= {"detail": detail, **extra}
+    return web.json_response(body, status=status, headers=headers, content_type=PROBLEM_JSON)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's own errors (404, 405, 413 ...) into problem details too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:  # redirects and successes pass through
+            raise
+        headers = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
+        return problem(error.status, error.text or error.reason, headers=headers)

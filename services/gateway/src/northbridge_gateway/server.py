@@ -1,0 +1,57 @@
+"""gunicorn, configured from settings instead of a config file, serving the aiohttp app."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from northbridge_gateway.app import build_app
+from northbridge_shared.settings import GatewaySettings, KafkaSettings
+
+
+class StructlogLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger without its own handlers: records reach the structlog root handler."""
+
+    def setup(self, cfg: Any) -> None:
+        """Keep gunicorn's levels, drop its handlers and formats."""
+        self.cfg = cfg
+        self.error_log.setLevel(logging.getLogger().level)
+        for log in (self.error_log, self.access_log):
+            log.handlers.clear()
+            log.propagate = True
+
+
+class Gateway(BaseApplication):  # type: ignore[misc]
+    """The gunicorn master: forks ``workers`` aiohttp workers on ``host:port``."""
+
+    def __init__(self, gateway: GatewaySettings, kafka: KafkaSettings) -> None:
+        self._gateway = gateway
+        self._kafka = kafka
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Settings come from the environment via pydantic, never from a gunicorn file."""
+        options = {
+            "bind": f"{self._gateway.host}:{self._gateway.port}",
+            "workers": self._gateway.workers,
+            "worker_class": "aiohttp.GunicornUVLoopWebWorker",
+            "graceful_timeout": self._gateway.graceful_timeout_s,
+            "logger_class": StructlogLogger,
+            "proc_name": "northbridge-gateway",
+            # gunicorn's control socket sits at one path per user: two gateways would collide.
+            "control_socket_disable": True,
+        }
+        for name, value in options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Callable[[], Awaitable[web.Application]]:
+        """The parameterless async factory aiohttp's gunicorn worker calls after the fork."""
+        gateway, kafka = self._gateway, self._kafka
+
+        async def factory() -> web.Application:
+            return build_app(gateway, kafka)
+
+        return factory
