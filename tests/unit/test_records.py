@@ -1,5 +1,6 @@
 """The bridge's decoding of Kafka records into jobs or dead letters."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from northbridge_bridge.dead_letter import dead_letter_headers
@@ -17,7 +18,7 @@ class FakeRecord:
     offset: int = 41
     key: bytes | None = None
     value: bytes | None = b'{"name": "ada", "loc": "london"}'
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
 
 
 def test_gateway_record_keeps_its_event_id() -> None:

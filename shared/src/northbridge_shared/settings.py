@@ -53,7 +53,7 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     publish_timeout_s: PositiveSeconds = 5.0
     retry_after_s: Annotated[int, Field(ge=1)] = 5
-    graceful_timeout_s: PositiveSeconds = 30.0
+    graceful_timeout_s: Annotated[int, Field(ge=1)] = 30
     linger_ms: Annotated[int, Field(ge=0)] = 5
 
 
