@@ -1,0 +1,149 @@
+"""One real pipeline per test session, all on free loopback ports.
+
+Kafka, Redis and the SMTP sink come from the local stack's starters (the same code as
+``make up``); the three services run as real processes.
+"""
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import Redis
+from rq import Worker
+
+from northbridge_shared.contracts import EMAIL_QUEUE, NOTIFICATION_QUEUE
+from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.ports import free_port
+from northbridge_stack.processes import ManagedProcess
+from northbridge_stack.redis_server import RedisServer
+from northbridge_stack.smtp_sink import SmtpSink
+from northbridge_stack.topics import create_topics
+
+from .support import wait_for
+
+pytestmark = pytest.mark.integration
+
+WORKERS = 2
+QUEUES = (NOTIFICATION_QUEUE, EMAIL_QUEUE)
+
+
+@dataclass
+class Pipeline:
+    """The running system under test and the handles to observe and disturb it."""
+
+    home: Path
+    kafka: KafkaBroker
+    redis: Redis
+    maildir: Path
+    env: dict[str, str]
+    gateway_url: str
+    http: httpx.Client
+    services: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def start(
+        self, name: str, module: str, extra_env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """Run ``python -m module`` as the local stack does, logging to ``home/name.log``."""
+        process = ManagedProcess(
+            name, log_file=self.home / f"{name}.log", pid_file=self.home / f"{name}.pid"
+        )
+        process.spawn([sys.executable, "-m", module], env={**self.env, **(extra_env or {})})
+        self.services[name] = process
+        return process
+
+    def start_bridge(self) -> ManagedProcess:
+        """Start the bridge and wait until it owns partitions."""
+        bridge = self.start("bridge", "northbridge_bridge")
+        bridge.wait_until(
+            lambda: "partitions_assigned" in bridge.log_since_spawn(),
+            timeout=60,
+            what="joining the consumer group",
+        )
+        return bridge
+
+    def post(self, path: str, body: bytes | str, **headers: str) -> httpx.Response:
+        """POST ``body`` as JSON unless a content-type is given."""
+        headers.setdefault("content-type", "application/json")
+        return self.http.post(path, content=body, headers=headers)
+
+
+@pytest.fixture(scope="session")
+def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def kafka(stack_home: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(stack_home / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    create_topics(broker.bootstrap_servers)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack_home: Path) -> Iterator[str]:
+    server = RedisServer(stack_home / "redis", port=free_port())
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(stack_home: Path) -> Iterator[SmtpSink]:
+    sink = SmtpSink(stack_home / "mail", port=free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline(
+    stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink
+) -> Iterator[Pipeline]:
+    port = free_port()
+    ours = ("KAFKA_", "REDIS_", "SMTP_", "GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "MAIL_", "LOG_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env |= {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "REDIS_URL": redis_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_sink.port),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_WORKERS": "2",
+        "GATEWAY_PUBLISH_TIMEOUT_S": "3",
+        "BRIDGE_POLL_TIMEOUT_MS": "200",
+        "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
+        "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",
+    }
+    redis = Redis.from_url(redis_url)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        system = Pipeline(
+            stack_home, kafka, redis, smtp_sink.maildir, env, f"http://127.0.0.1:{port}", http
+        )
+        gateway = system.start("gateway", "northbridge_gateway")
+        gateway.wait_until(lambda: _ready(http), timeout=60, what="ready")
+        system.start_bridge()
+        for n in range(WORKERS):
+            system.start(f"worker-{n}", "northbridge_email_worker")
+        wait_for(
+            lambda: len(Worker.all(connection=redis)) == WORKERS,
+            timeout=60,
+            what=f"{WORKERS} rq workers registered",
+        )
+        yield system
+        for process in reversed(list(system.services.values())):
+            process.stop()
+    redis.close()
+
+
+def _ready(http: httpx.Client) -> bool:
+    try:
+        return http.get("/readyz").status_code == 200
+    except httpx.TransportError:
+        return False

@@ -1,0 +1,153 @@
+"""What the integration tests observe: Kafka offsets, RQ state, mails in the sink.
+
+Waiting is always on a condition with a deadline (``wait_for``), never a fixed sleep:
+a pipeline is asynchronous, so a test waits until what it expects is observable, and
+fails with the reason when it is not.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+from northbridge_shared.contracts import BRIDGE_GROUP, NORTH_TOPIC, SOUTH_TOPIC
+from northbridge_stack.smtp_sink import read_mail
+
+T = TypeVar("T")
+TOPICS = (NORTH_TOPIC, SOUTH_TOPIC)
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def end_offsets(bootstrap: str, topics: tuple[str, ...] = TOPICS) -> dict[TopicPartition, int]:
+    """The next offset of every partition of ``topics``."""
+
+    async def read() -> dict[TopicPartition, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in sorted(
+                    consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+                )
+            ]
+            return dict(await consumer.end_offsets(partitions))
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    return set(await consumer._client._wait_on_metadata(topic))
+
+
+def committed_offsets(
+    bootstrap: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """What the bridge's consumer group has committed for ``partitions`` (0 when nothing)."""
+
+    async def read() -> dict[TopicPartition, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=BRIDGE_GROUP, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            return {tp: (await consumer.committed(tp)) or 0 for tp in partitions}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def commit_offsets(bootstrap: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit ``offsets`` for the bridge group (only allowed while no bridge is a member)."""
+
+    async def write() -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=BRIDGE_GROUP, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign(list(offsets))
+            await consumer.commit(offsets)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(write())
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record currently in ``topic``, oldest first per partition."""
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
+            consumer.assign(parts)
+            ends = await consumer.end_offsets(parts)
+            records: list[Any] = []
+            positions = [await consumer.position(tp) for tp in parts]
+            while any(pos < ends[tp] for pos, tp in zip(positions, parts, strict=True)):
+                batch = await consumer.getmany(timeout_ms=1000)
+                records += [r for rs in batch.values() for r in rs]
+                positions = [await consumer.position(tp) for tp in parts]
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def drained(bootstrap: str, redis: Redis, queues: tuple[str, ...]) -> bool:
+    """Every record is committed by the bridge and every job has left the queues."""
+    ends = end_offsets(bootstrap)
+    if committed_offsets(bootstrap, list(ends)) != ends:
+        return False
+    for name in queues:
+        queue = Queue(name, connection=redis)
+        busy = (
+            len(queue),
+            StartedJobRegistry(queue=queue).count,
+            ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
+        )
+        if any(busy):
+            return False
+    return True
+
+
+def mails_with_id(maildir: Path, event_id: str) -> list[EmailMessage]:
+    """Mails in the sink whose Message-ID carries ``event_id``."""
+    return [m for m in read_mail(maildir) if str(m["Message-ID"]).startswith(f"<{event_id}@")]
+
+
+def wait_for_mail(maildir: Path, event_id: str, timeout: float = 30) -> list[EmailMessage]:
+    """Wait until the mail for ``event_id`` is in the sink."""
+    return wait_for(lambda: mails_with_id(maildir, event_id), timeout=timeout, what="the mail")
+
+
+def mails_about(maildir: Path, name: str) -> list[EmailMessage]:
+    """Mails in the sink whose subject names ``name`` (for events with unknown ids)."""
+    return [m for m in read_mail(maildir) if name in str(m["Subject"])]

@@ -1,0 +1,78 @@
+"""With Kafka gone the gateway answers 503 quickly and honestly, and recovers on its own."""
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.ports import free_port
+from northbridge_stack.processes import ManagedProcess
+from northbridge_stack.topics import create_topics
+
+from .conftest import Pipeline
+from .support import wait_for
+
+PUBLISH_TIMEOUT_S = 2
+SEED = '{"name": "ada", "loc": "london"}'
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def lone_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A broker of this test's own, so stopping it disturbs no other test."""
+    broker = KafkaBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    create_topics(broker.bootstrap_servers)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, lone_kafka: KafkaBroker, pipeline: Pipeline) -> Iterator[httpx.Client]:
+    port = free_port()
+    env = {
+        **pipeline.env,
+        "KAFKA_BOOTSTRAP_SERVERS": lone_kafka.bootstrap_servers,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
+    }
+    process = ManagedProcess(
+        "gateway-outage", log_file=tmp_path / "gateway.log", pid_file=tmp_path / "gateway.pid"
+    )
+    process.spawn([sys.executable, "-m", "northbridge_gateway"], env=env)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        process.wait_until(lambda: _status(http, "/readyz") == 200, timeout=60, what="ready")
+        yield http
+    process.stop()
+
+
+def test_kafka_down_gives_503_then_recovers(lone_kafka: KafkaBroker, gateway: httpx.Client) -> None:
+    """No hang and no false 2xx while Kafka is down; 202 again once it is back."""
+    assert gateway.post("/v1/North", content=SEED, headers=JSON).status_code == 202
+    lone_kafka.stop()
+
+    started = time.monotonic()
+    response = gateway.post("/v1/North", content=SEED, headers=JSON)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) > 0
+    assert elapsed < PUBLISH_TIMEOUT_S + 3  # bounded by the publish timeout, not a hang
+    assert _status(gateway, "/readyz") == 503
+    assert _status(gateway, "/healthz") == 200
+
+    lone_kafka.start()
+    wait_for(lambda: _status(gateway, "/readyz") == 200, timeout=60, what="readyz after restart")
+    assert gateway.post("/v1/North", content=SEED, headers=JSON).status_code == 202
+
+
+def _status(http: httpx.Client, path: str) -> int:
+    try:
+        return http.get(path).status_code
+    except httpx.TransportError:
+        return 0
