@@ -24,7 +24,9 @@ def test_reread_after_restart_is_deduplicated(pipeline: Pipeline) -> None:
     settle(pipeline)
     job_before = Job.fetch(answer["id"], connection=pipeline.redis)
 
-    pipeline.services["bridge"].stop()
+    old_bridge = pipeline.services["bridge"]
+    old_bridge.stop()  # SIGTERM: finish the batch, commit, leave the group
+    assert "bridge_stopped" in old_bridge.log_since_spawn()
     bootstrap = pipeline.kafka.bootstrap_servers
     partition = next(
         tp for tp in end_offsets(bootstrap, (NORTH_TOPIC,)) if tp.partition == answer["partition"]
