@@ -127,7 +127,7 @@ def pipeline(
             stack_home, kafka, redis, smtp_sink.maildir, env, f"http://127.0.0.1:{port}", http
         )
         gateway = system.start("gateway", "northbridge_gateway")
-        gateway.wait_until(lambda: _ready(http), timeout=60, what="ready")
+        gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
         system.start_bridge()
         for n in range(WORKERS):
             system.start(f"worker-{n}", "northbridge_email_worker")
@@ -142,7 +142,8 @@ def pipeline(
     redis.close()
 
 
-def _ready(http: httpx.Client) -> bool:
+def gateway_ready(http: httpx.Client) -> bool:
+    """Whether the gateway answers /readyz with 200 (not yet listening counts as no)."""
     try:
         return http.get("/readyz").status_code == 200
     except httpx.TransportError:

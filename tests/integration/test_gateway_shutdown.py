@@ -1,0 +1,59 @@
+"""SIGTERM during a burst: in-flight requests finish, and every 202 is in Kafka."""
+
+import os
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from northbridge_shared.contracts import EVENT_ID_HEADER, NORTH_TOPIC
+from northbridge_stack.ports import free_port
+from northbridge_stack.processes import ManagedProcess
+
+from .conftest import Pipeline, gateway_ready
+from .support import read_topic, wait_for
+
+REQUESTS = 200
+
+
+def test_sigterm_mid_burst_loses_no_accepted_event(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Requests racing a SIGTERM get 202 (and are in Kafka) or no answer, never a false 202."""
+    port = free_port()
+    gateway = ManagedProcess(
+        "gateway-drain", log_file=tmp_path / "gateway.log", pid_file=tmp_path / "gateway.pid"
+    )
+    env = {**pipeline.env, "GATEWAY_PORT": str(port), "GATEWAY_WORKERS": "2"}
+    gateway.spawn([sys.executable, "-m", "northbridge_gateway"], env=env)
+    accepted: list[str] = []
+    first = threading.Event()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
+
+        def post(n: int) -> None:
+            try:
+                response = http.post("/v1/North", json={"name": f"drain-{n}", "loc": "x"})
+            except httpx.TransportError:
+                return  # refused or cut before an answer: the client knows to retry
+            assert response.status_code == 202, response.text
+            accepted.append(response.json()["id"])
+            first.set()
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            futures = [pool.submit(post, n) for n in range(REQUESTS)]
+            assert first.wait(timeout=30)
+            pid = gateway.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGTERM)  # the gunicorn master: it stops its workers gracefully
+            for future in futures:
+                future.result()
+    wait_for(lambda: not gateway.running, timeout=60, what="the gateway to exit")
+    in_kafka = {
+        dict(r.headers)[EVENT_ID_HEADER].decode()
+        for r in read_topic(pipeline.kafka.bootstrap_servers, NORTH_TOPIC)
+        if EVENT_ID_HEADER in dict(r.headers)
+    }
+    assert accepted
+    assert set(accepted) <= in_kafka
