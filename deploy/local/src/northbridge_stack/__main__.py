@@ -1,0 +1,4 @@
+from northbridge_stack.cli import main
+
+if __name__ == "__main__":
+    main()

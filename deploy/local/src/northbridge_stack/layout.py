@@ -1,0 +1,119 @@
+"""Where the local stack keeps its state, and which ports it uses.
+
+Everything lives under one ignored folder, ``.stack/`` at the repository root: Kafka's and
+Redis's data, the mail the sink keeps, every process's log and pid file, and the Kafka tool
+wrappers. Deleting the folder (with the stack down) resets the stack.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from northbridge_stack.errors import StackError
+from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.redis_server import RedisServer
+from northbridge_stack.smtp_sink import SmtpSink
+
+MAX_PORT = 65535
+# Variable, default: one place for the ports, so a clash is fixed by setting a variable.
+PORT_VARIABLES = {
+    "STACK_KAFKA_PORT": 9092,
+    "STACK_KAFKA_CONTROLLER_PORT": 9093,
+    "STACK_REDIS_PORT": 6379,
+    "STACK_SMTP_PORT": 1025,
+    "GATEWAY_PORT": 9000,  # read by the gateway itself too
+}
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """The stack's folder and ports."""
+
+    root: Path
+    kafka_port: int
+    controller_port: int
+    redis_port: int
+    smtp_port: int
+    gateway_port: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackLayout":
+        """``STACK_HOME`` (default ``<repo>/.stack``) and the ports from the environment."""
+        root = Path(environ.get("STACK_HOME") or repo_root() / ".stack").resolve()
+        ports = [_port(environ, name, default) for name, default in PORT_VARIABLES.items()]
+        return cls(root, *ports)
+
+    @property
+    def logs(self) -> Path:
+        """Every process's log file: ``<name>.log``."""
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        """Every process's pid file: ``<name>.pid``."""
+        return self.root / "pids"
+
+    @property
+    def maildir(self) -> Path:
+        """The mail the SMTP sink kept, one ``.eml`` file each."""
+        return self.root / "mail"
+
+    @property
+    def bin(self) -> Path:
+        """Wrapper scripts for Kafka's command-line tools."""
+        return self.root / "bin"
+
+    def log(self, name: str) -> Path:
+        """The log file of the process called ``name``."""
+        return self.logs / f"{name}.log"
+
+    def pid(self, name: str) -> Path:
+        """The pid file of the process called ``name``."""
+        return self.pids / f"{name}.pid"
+
+    def kafka(self) -> KafkaBroker:
+        """The stack's broker (which may already run)."""
+        return KafkaBroker(
+            self.root / "kafka",
+            self.kafka_port,
+            self.controller_port,
+            log_file=self.log("kafka"),
+            pid_file=self.pid("kafka"),
+        )
+
+    def redis(self) -> RedisServer:
+        """The stack's Redis (which may already run)."""
+        return RedisServer(
+            self.root / "redis",
+            self.redis_port,
+            log_file=self.log("redis"),
+            pid_file=self.pid("redis"),
+        )
+
+    def smtp_sink(self) -> SmtpSink:
+        """The stack's SMTP sink (which may already run)."""
+        return SmtpSink(
+            self.maildir,
+            self.smtp_port,
+            log_file=self.log("smtp-sink"),
+            pid_file=self.pid("smtp-sink"),
+        )
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The workspace root (the folder with ``uv.lock``) above ``start``, else ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "uv.lock").is_file():
+            return folder
+    return here
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not 0 < int(value) <= MAX_PORT:
+        raise StackError(f"{name} must be a TCP port number, not {value!r}")
+    return int(value)
