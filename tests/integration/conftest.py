@@ -5,7 +5,6 @@ Kafka, Redis and the SMTP sink come from the local stack's starters (the same co
 """
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,12 @@ from redis import Redis
 from rq import Worker
 
 from northbridge_shared.contracts import EMAIL_QUEUE, NOTIFICATION_QUEUE
+from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
 from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.redis_server import RedisServer
+from northbridge_stack.services import Service
 from northbridge_stack.smtp_sink import SmtpSink
 from northbridge_stack.topics import create_topics
 
@@ -44,26 +45,15 @@ class Pipeline:
     http: httpx.Client
     services: dict[str, ManagedProcess] = field(default_factory=dict)
 
-    def start(
-        self, name: str, module: str, extra_env: dict[str, str] | None = None
-    ) -> ManagedProcess:
-        """Run ``python -m module`` as the local stack does, logging to ``home/name.log``."""
-        process = ManagedProcess(
-            name, log_file=self.home / f"{name}.log", pid_file=self.home / f"{name}.pid"
-        )
-        process.spawn([sys.executable, "-m", module], env={**self.env, **(extra_env or {})})
-        self.services[name] = process
+    def start(self, service: Service, extra_env: dict[str, str] | None = None) -> ManagedProcess:
+        """Run ``service`` as ``make up`` does, and wait for its ready line if it has one."""
+        process = spawn(service, self.home, {**self.env, **(extra_env or {})})
+        if service.ready_line:
+            process.wait_until(
+                lambda: service.ready_line in process.log_since_spawn(), timeout=60, what="ready"
+            )
+        self.services[service.name] = process
         return process
-
-    def start_bridge(self) -> ManagedProcess:
-        """Start the bridge and wait until it owns partitions."""
-        bridge = self.start("bridge", "northbridge_bridge")
-        bridge.wait_until(
-            lambda: "partitions_assigned" in bridge.log_since_spawn(),
-            timeout=60,
-            what="joining the consumer group",
-        )
-        return bridge
 
     def post(self, path: str, body: bytes | str, **headers: str) -> httpx.Response:
         """POST ``body`` as JSON unless a content-type is given."""
@@ -126,11 +116,11 @@ def pipeline(
         system = Pipeline(
             stack_home, kafka, redis, smtp_sink.maildir, env, f"http://127.0.0.1:{port}", http
         )
-        gateway = system.start("gateway", "northbridge_gateway")
+        gateway = system.start(services.gateway())
         gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
-        system.start_bridge()
-        for n in range(WORKERS):
-            system.start(f"worker-{n}", "northbridge_email_worker")
+        system.start(services.bridge())
+        for number in range(1, WORKERS + 1):
+            system.start(services.worker(number))
         wait_for(
             lambda: len(Worker.all(connection=redis)) == WORKERS,
             timeout=60,
@@ -140,6 +130,14 @@ def pipeline(
         for process in reversed(list(system.services.values())):
             process.stop()
     redis.close()
+
+
+def spawn(service: Service, home: Path, env: dict[str, str], name: str = "") -> ManagedProcess:
+    """Start ``service`` (the local stack's own command for it) attached to this test run."""
+    name = name or service.name
+    process = ManagedProcess(name, log_file=home / f"{name}.log", pid_file=home / f"{name}.pid")
+    process.spawn(service.argv(), env=env)
+    return process
 
 
 def gateway_ready(http: httpx.Client) -> bool:

@@ -5,6 +5,7 @@ import json
 from rq.job import Job
 
 from northbridge_shared.contracts import NORTH_TOPIC
+from northbridge_stack import services
 
 from .conftest import Pipeline
 from .support import (
@@ -33,7 +34,7 @@ def test_reread_after_restart_is_deduplicated(pipeline: Pipeline) -> None:
     )
     commit_offsets(bootstrap, {partition: answer["offset"]})  # as if the commit had been lost
     assert committed_offsets(bootstrap, [partition])[partition] == answer["offset"]
-    bridge = pipeline.start_bridge()
+    bridge = pipeline.start(services.bridge())
 
     settle(pipeline)
     batches = [

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import httpx
 
 from northbridge_shared.contracts import EVENT_ID_HEADER, NORTH_TOPIC
+from northbridge_stack import services
 from northbridge_stack.ports import free_port
-from northbridge_stack.processes import ManagedProcess
 
-from .conftest import Pipeline, gateway_ready
+from .conftest import Pipeline, gateway_ready, spawn
 from .support import read_topic, wait_for
 
 REQUESTS = 200
@@ -22,11 +21,8 @@ REQUESTS = 200
 def test_sigterm_mid_burst_loses_no_accepted_event(pipeline: Pipeline, tmp_path: Path) -> None:
     """Requests racing a SIGTERM get 202 (and are in Kafka) or no answer, never a false 202."""
     port = free_port()
-    gateway = ManagedProcess(
-        "gateway-drain", log_file=tmp_path / "gateway.log", pid_file=tmp_path / "gateway.pid"
-    )
     env = {**pipeline.env, "GATEWAY_PORT": str(port), "GATEWAY_WORKERS": "2"}
-    gateway.spawn([sys.executable, "-m", "northbridge_gateway"], env=env)
+    gateway = spawn(services.gateway(), tmp_path, env)
     accepted: list[str] = []
     first = threading.Event()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:

@@ -1,6 +1,5 @@
 """With Kafka gone the gateway answers 503 quickly and honestly, and recovers on its own."""
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,12 +7,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
-from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.topics import create_topics
 
-from .conftest import Pipeline
+from .conftest import Pipeline, spawn
 from .support import wait_for
 
 PUBLISH_TIMEOUT_S = 2
@@ -41,10 +40,7 @@ def gateway(tmp_path: Path, lone_kafka: KafkaBroker, pipeline: Pipeline) -> Iter
         "GATEWAY_WORKERS": "1",
         "GATEWAY_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
     }
-    process = ManagedProcess(
-        "gateway-outage", log_file=tmp_path / "gateway.log", pid_file=tmp_path / "gateway.pid"
-    )
-    process.spawn([sys.executable, "-m", "northbridge_gateway"], env=env)
+    process = spawn(services.gateway(), tmp_path, env)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         process.wait_until(lambda: _status(http, "/readyz") == 200, timeout=60, what="ready")
         yield http

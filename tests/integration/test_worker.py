@@ -8,6 +8,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from northbridge_shared.contracts import DELIVER_JOB, EMAIL_QUEUE
+from northbridge_stack import services
 from northbridge_stack.ports import free_port
 
 from .conftest import Pipeline
@@ -45,8 +46,7 @@ def test_exhausted_retries_land_in_failed_registry(pipeline: Pipeline) -> None:
     """SMTP unreachable: the job is retried, then kept in rq's failed registry with the error."""
     queue_name = f"FailQueue-{uuid.uuid4().hex[:6]}"
     worker = pipeline.start(
-        f"worker-{queue_name}",
-        "northbridge_email_worker",
+        services.worker(99),  # a worker of this test alone, on a queue of its own
         {"WORKER_QUEUES": f'["{queue_name}"]', "SMTP_PORT": str(free_port())},
     )
     try:
