@@ -6,6 +6,7 @@ Kafka, Redis and the SMTP sink come from the local stack's starters (the same co
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,13 +67,18 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")
 
 
+@contextmanager
+def kafka_broker(home: Path) -> Iterator[KafkaBroker]:
+    """A broker on free ports with the pipeline's topics, stopped on exit."""
+    with KafkaBroker(home, port=free_port(), controller_port=free_port()) as broker:
+        create_topics(broker.bootstrap_servers)
+        yield broker
+
+
 @pytest.fixture(scope="session")
 def kafka(stack_home: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(stack_home / "kafka", port=free_port(), controller_port=free_port())
-    broker.start()
-    create_topics(broker.bootstrap_servers)
-    yield broker
-    broker.stop()
+    with kafka_broker(stack_home / "kafka") as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,8 @@ import pytest
 from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
-from northbridge_stack.topics import create_topics
 
-from .conftest import Pipeline, spawn
+from .conftest import Pipeline, kafka_broker, spawn
 from .support import wait_for
 
 PUBLISH_TIMEOUT_S = 2
@@ -23,11 +22,8 @@ JSON = {"content-type": "application/json"}
 @pytest.fixture
 def lone_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
     """A broker of this test's own, so stopping it disturbs no other test."""
-    broker = KafkaBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
-    broker.start()
-    create_topics(broker.bootstrap_servers)
-    yield broker
-    broker.stop()
+    with kafka_broker(tmp_path / "kafka") as broker:
+        yield broker
 
 
 @pytest.fixture

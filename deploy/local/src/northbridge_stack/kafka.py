@@ -6,13 +6,13 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath
 from northbridge_stack.ports import LOOPBACK, accepts
 from northbridge_stack.processes import ManagedProcess
+from northbridge_stack.server import Server
 
 BROKER_MAIN: Final = "kafka.Kafka"
 STORAGE_TOOL: Final = "kafka.tools.StorageTool"
@@ -66,7 +66,7 @@ rootLogger.appenderRef.err.ref = STDERR
 """
 
 
-class KafkaBroker:
+class KafkaBroker(Server):
     """One KRaft node on 127.0.0.1: config, data and (by default) log and pid file in ``home``."""
 
     def __init__(
@@ -79,44 +79,31 @@ class KafkaBroker:
         pid_file: Path | None = None,
     ) -> None:
         """Describe the broker; nothing runs or is written until :meth:`start`."""
+        super().__init__(
+            ManagedProcess(
+                "kafka",
+                log_file=log_file or home / "kafka.log",
+                pid_file=pid_file or home / "kafka.pid",
+            )
+        )
         self.home = home
         self.port = port
         self.controller_port = controller_port
-        self.process = ManagedProcess(
-            "kafka",
-            log_file=log_file or home / "kafka.log",
-            pid_file=pid_file or home / "kafka.pid",
-        )
+
+    ready_what = "starting"
+    start_timeout = 90.0
 
     @property
     def bootstrap_servers(self) -> str:
         """Where clients connect: ``127.0.0.1:PORT``."""
         return f"{LOOPBACK}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        """Whether the broker process is alive (started by this object or an earlier run)."""
-        return self.process.running
-
-    def start(self, *, detached: bool = False, timeout: float = 90.0) -> None:
-        """Write config, format storage once, spawn the JVM and wait until it serves.
-
-        Does nothing if the broker already runs. Attached (the default) the JVM dies with
-        the caller; ``detached=True`` leaves it running for ``make up``.
-        """
-        if self.running:
-            return
+    def _command(self) -> tuple[list[str], None]:
         classpath = kafka_classpath()
         self._write_config()
         self._format_storage(classpath)
         argv = [_java(), *BROKER_JVM, f"-Dlog4j2.configurationFile={self._log4j_broker}"]
-        argv += ["-cp", classpath, BROKER_MAIN, str(self._server_properties)]
-        self.process.spawn(argv, detached=detached)
-        self.process.wait_until(self._serving, timeout=timeout, what="starting")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (a clean shutdown takes a few seconds), then SIGKILL after ``timeout``."""
-        self.process.stop(timeout=timeout)
+        return [*argv, "-cp", classpath, BROKER_MAIN, str(self._server_properties)], None
 
     def tool_argv(self, main_class: str, *args: str) -> list[str]:
         """The java command running one of Kafka's command-line tools from the same jars."""
@@ -130,20 +117,6 @@ class KafkaBroker:
         return self.tool_argv(
             CONSOLE_PRODUCER, "--bootstrap-server", self.bootstrap_servers, "--topic", topic
         )
-
-    def __enter__(self) -> Self:
-        """Start attached; for ``with KafkaBroker(tmp_path) as kafka:``."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop, whatever happened inside the block."""
-        self.stop()
 
     @property
     def _data_dir(self) -> Path:

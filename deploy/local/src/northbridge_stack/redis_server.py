@@ -2,14 +2,13 @@
 
 import shutil
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.ports import LOOPBACK
 from northbridge_stack.processes import ManagedProcess
+from northbridge_stack.server import Server
 
 _CONFIG = """\
 # Written by northbridge_stack.redis_server on every start.
@@ -28,7 +27,7 @@ maxmemory-policy noeviction
 """
 
 
-class RedisServer:
+class RedisServer(Server):
     """One redis-server on 127.0.0.1 with its config, data and (by default) log in ``home``."""
 
     def __init__(
@@ -40,57 +39,30 @@ class RedisServer:
         pid_file: Path | None = None,
     ) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
+        super().__init__(
+            ManagedProcess(
+                "redis",
+                log_file=log_file or home / "redis.log",
+                pid_file=pid_file or home / "redis.pid",
+            )
+        )
         self.home = home
         self.port = port
-        self.process = ManagedProcess(
-            "redis",
-            log_file=log_file or home / "redis.log",
-            pid_file=pid_file or home / "redis.pid",
-        )
+
+    ready_what = "answering PING"
 
     @property
     def url(self) -> str:
         """Where clients connect: ``redis://127.0.0.1:PORT/0``."""
         return f"redis://{LOOPBACK}:{self.port}/0"
 
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive (started by this object or an earlier run)."""
-        return self.process.running
-
-    def start(self, *, detached: bool = False, timeout: float = 30.0) -> None:
-        """Write the config, spawn redis-server and wait until PING answers.
-
-        Does nothing if the server already runs.
-        """
-        if self.running:
-            return
+    def _command(self) -> tuple[list[str], None]:
         server = shutil.which("redis-server")
         if server is None:
             raise StackError(
                 "redis-server is not installed: make install (apt-get install redis-server)"
             )
-        config = self._write_config()
-        self.process.spawn([server, str(config)], detached=detached)
-        self.process.wait_until(self._answers, timeout=timeout, what="answering PING")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (redis then syncs the append-only file), SIGKILL after ``timeout``."""
-        self.process.stop(timeout=timeout)
-
-    def __enter__(self) -> Self:
-        """Start attached; for ``with RedisServer(tmp_path) as redis:``."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop, whatever happened inside the block."""
-        self.stop()
+        return [server, str(self._write_config())], None
 
     def _write_config(self) -> Path:
         data = self.home / "data"
@@ -99,7 +71,7 @@ class RedisServer:
         config.write_text(_CONFIG.format(host=LOOPBACK, port=self.port, data=data))
         return config
 
-    def _answers(self) -> bool:
+    def _serving(self) -> bool:
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=0.5)
         try:
             # While the append-only file loads, PING answers LOADING: not ready yet.

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 from aiosmtpd.smtp import SMTP
@@ -29,6 +28,7 @@ from northbridge_shared.logging import configure
 from northbridge_shared.settings import LogSettings, load
 from northbridge_stack.ports import LOOPBACK
 from northbridge_stack.processes import POLL_S, ManagedProcess
+from northbridge_stack.server import Server
 
 log = structlog.get_logger("northbridge_stack.smtp_sink")
 
@@ -84,7 +84,7 @@ class MailKeeper:
         return "250 OK kept"
 
 
-class SmtpSink:
+class SmtpSink(Server):
     """The sink as a child process on 127.0.0.1:``port``, for tests and ``make up``."""
 
     def __init__(
@@ -96,49 +96,26 @@ class SmtpSink:
         pid_file: Path | None = None,
     ) -> None:
         """Describe the sink; by default its log and pid file sit beside ``maildir``."""
+        super().__init__(
+            ManagedProcess(
+                "smtp-sink",
+                log_file=log_file or maildir.parent / f"{maildir.name}-smtp-sink.log",
+                pid_file=pid_file or maildir.parent / f"{maildir.name}-smtp-sink.pid",
+            )
+        )
         self.maildir = maildir
         self.port = port
-        self.process = ManagedProcess(
-            "smtp-sink",
-            log_file=log_file or maildir.parent / f"{maildir.name}-smtp-sink.log",
-            pid_file=pid_file or maildir.parent / f"{maildir.name}-smtp-sink.pid",
-        )
 
-    @property
-    def running(self) -> bool:
-        """Whether the sink process is alive (started by this object or an earlier run)."""
-        return self.process.running
+    ready_what = "greeting"
+    stop_timeout = 10.0
 
-    def start(self, *, detached: bool = False, timeout: float = 30.0) -> None:
-        """Spawn the sink and wait until it greets with ``220``. Does nothing if it runs."""
-        if self.running:
-            return
+    def _command(self) -> tuple[list[str], dict[str, str]]:
         self.maildir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "northbridge_stack.smtp_sink", "--host", LOOPBACK]
         argv += ["--port", str(self.port), "--maildir", str(self.maildir)]
-        env = os.environ | {"PYTHONUNBUFFERED": "1"}
-        self.process.spawn(argv, env=env, detached=detached)
-        self.process.wait_until(self._greets, timeout=timeout, what="greeting")
+        return argv, os.environ | {"PYTHONUNBUFFERED": "1"}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout``; kept mail stays."""
-        self.process.stop(timeout=timeout)
-
-    def __enter__(self) -> Self:
-        """Start attached; for ``with SmtpSink(tmp_path / "mail", port) as sink:``."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop, whatever happened inside the block."""
-        self.stop()
-
-    def _greets(self) -> bool:
+    def _serving(self) -> bool:
         try:
             with socket.create_connection((LOOPBACK, self.port), timeout=1.0) as connection:
                 greeting = connection.recv(512)

@@ -8,13 +8,13 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_version
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
 from northbridge_stack.processes import ManagedProcess, stop_all
+from northbridge_stack.server import Server
 from northbridge_stack.services import (
     GATEWAY,
     Service,
@@ -31,22 +31,6 @@ from northbridge_stack.topics import create_topics
 Say = Callable[[str], None]
 SERVICE_STOP_S = 35.0  # the gateway drains for up to GATEWAY_GRACEFUL_TIMEOUT_S (30 s)
 SERVICE_READY_S = 60.0
-
-
-class Server(Protocol):
-    """What the stack needs of Kafka, Redis and the SMTP sink."""
-
-    process: ManagedProcess
-
-    @property
-    def running(self) -> bool:
-        """Whether the server runs."""
-
-    def start(self, *, detached: bool = False, timeout: float = ...) -> None:
-        """Start and wait until it serves."""
-
-    def stop(self, timeout: float = ...) -> None:
-        """Stop, by signal."""
 
 
 def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print) -> None:
