@@ -3,8 +3,10 @@
 import importlib
 
 import pytest
+from rq.job import JOB_ID_PATTERN
 
 from northbridge_shared.contracts import DELIVER_JOB, dead_letter_topic, derived_event_id
+from northbridge_shared.events import is_idempotency_key
 from northbridge_shared.settings import BridgeSettings, GatewaySettings, load
 
 
@@ -18,6 +20,17 @@ def test_topic_names() -> None:
     """Dead-letter topics and derived ids follow the documented shapes."""
     assert dead_letter_topic("north-updates") == "north-updates.dlq"
     assert derived_event_id("north-updates", 3, 12) == "north-updates-3-12"
+    assert derived_event_id("eu.orders", 0, 5) == "eu_orders-0-5"
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [derived_event_id("eu.orders", 1, 2), "0190f2a4-7c1e-7000-8000-000000000000", "order_42"],
+)
+def test_event_ids_are_valid_rq_job_ids(event_id: str) -> None:
+    """Every id the pipeline makes or accepts is one rq takes as a job id."""
+    assert JOB_ID_PATTERN.fullmatch(event_id)
+    assert is_idempotency_key(event_id)
 
 
 def test_routes_are_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

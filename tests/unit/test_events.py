@@ -56,15 +56,15 @@ def test_partition_key_prefers_explicit_key_then_recipient_then_name() -> None:
     assert keyed.partition_key() == b"k"
 
 
-@pytest.mark.parametrize(
-    "key", ["a", "order-42", "0190f2a4-7c1e-7000-8000-000000000000", "a.b_c:d"]
-)
+@pytest.mark.parametrize("key", ["a", "order-42", "0190f2a4-7c1e-7000-8000-000000000000", "a_b-c"])
 def test_idempotency_keys_accepted(key: str) -> None:
     """Keys made of safe characters can serve as event ids."""
     assert is_idempotency_key(key)
 
 
-@pytest.mark.parametrize("key", ["", "-leading", "has space", "x" * 129, "a\r\nb", "a<b>", "ü"])
+@pytest.mark.parametrize(
+    "key", ["", "-leading", "has space", "x" * 129, "a\r\nb", "a<b>", "ü", "order.42", "a:b"]
+)
 def test_idempotency_keys_refused(key: str) -> None:
-    """Keys that could break a Redis key, a job id or a Message-ID are refused."""
+    """Keys that could break a Redis key, an rq job id or a Message-ID are refused."""
     assert not is_idempotency_key(key)

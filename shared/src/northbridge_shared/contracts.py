@@ -35,5 +35,6 @@ def derived_event_id(topic: str, partition: int, offset: int) -> str:
 
     Records injected with ``kafka-console-producer`` carry no id; deriving one from their
     position means a replay of the same record maps to the same job and the same mail.
+    Topic names may contain ".", which rq job ids may not, so it becomes "_".
     """
-    return f"{topic}-{partition}-{offset}"
+    return f"{topic.replace('.', '_')}-{partition}-{offset}"

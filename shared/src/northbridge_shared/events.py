@@ -15,8 +15,9 @@ MAX_MESSAGE: Final = 10_000
 MAX_KEY: Final = 200
 
 # An Idempotency-Key becomes the event id, the RQ job id and the left half of a Message-ID,
-# so it is restricted to characters that are safe in all three.
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# so it is restricted to characters safe in all three: rq 3 refuses job ids outside
+# [A-Za-z0-9_-] (rq.job.JOB_ID_PATTERN), which rules out "." and ":".
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

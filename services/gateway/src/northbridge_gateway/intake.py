@@ -25,7 +25,10 @@ def intake(topic: str, publisher: Publisher, retry_after_s: int) -> Handler:
             return problem(415, f"send the event as application/json, not {request.content_type}")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not is_idempotency_key(key):
-            return problem(400, "Idempotency-Key must be 1-128 of A-Z a-z 0-9 . _ : -")
+            detail = (
+                "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit"
+            )
+            return problem(400, detail)
         body = await request.read()  # aiohttp answers 413 past client_max_size
         try:
             event = Event.model_validate_json(body)
