@@ -1,6 +1,6 @@
 """The bridge's decoding of Kafka records into jobs or dead letters."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from northbridge_bridge.dead_letter import dead_letter_headers
@@ -18,7 +18,7 @@ class FakeRecord:
     offset: int = 41
     key: bytes | None = None
     value: bytes | None = b'{"name": "ada", "loc": "london"}'
-    headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def test_gateway_record_keeps_its_event_id() -> None:
@@ -66,6 +66,29 @@ def test_empty_value_and_bad_header_are_rejected() -> None:
     assert isinstance(decode(FakeRecord(value=None), DEFAULT_ROUTES), Rejected)
     bad_id = FakeRecord(headers=[("event-id", b"has space")])
     assert isinstance(decode(bad_id, DEFAULT_ROUTES), Rejected)
+
+
+def test_null_event_id_header_is_rejected() -> None:
+    """A header with no value (Kafka allows it) is an invalid id, not a crash."""
+    decoded = decode(FakeRecord(headers=[("event-id", None)]), DEFAULT_ROUTES)
+    assert isinstance(decoded, Rejected)
+    assert "event-id" in decoded.reason
+
+
+class ExplodingHeaders:
+    """Headers that fail when read, standing in for any surprise in a record."""
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        """Fail on the first read."""
+        raise RuntimeError("boom")
+
+
+def test_any_decoding_error_becomes_a_rejection() -> None:
+    """Whatever goes wrong while decoding, the record is dead-lettered, the bridge lives."""
+    record = FakeRecord(headers=ExplodingHeaders())  # type: ignore[arg-type]
+    decoded = decode(record, DEFAULT_ROUTES)
+    assert isinstance(decoded, Rejected)
+    assert "boom" in decoded.reason
 
 
 def test_dead_letter_headers_carry_origin_and_reason() -> None:

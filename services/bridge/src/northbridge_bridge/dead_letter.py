@@ -3,13 +3,17 @@
 import asyncio
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError
+
 from northbridge_bridge.records import Rejected
 from northbridge_shared.contracts import ERROR_HEADER, ORIGIN_HEADER_PREFIX, dead_letter_topic
 
 MAX_REASON = 1000
+# Set, with the original size in bytes, when a dead letter is too large to keep its value.
+VALUE_DROPPED_HEADER = "value-dropped-bytes"
 
 
-def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes]]:
+def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes | None]]:
     """The record's own headers plus where it came from and why it was refused."""
     record = rejected.record
     origin = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
@@ -22,13 +26,18 @@ def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes]]:
 
 async def send_dead_letters(producer: Any, rejected: list[Rejected]) -> None:
     """Publish every rejected record and wait until Kafka acknowledged all of them."""
-    deliveries = [
-        await producer.send(
-            dead_letter_topic(r.record.topic),
-            value=r.record.value,
-            key=r.record.key,
-            headers=dead_letter_headers(r),
-        )
-        for r in rejected
-    ]
-    await asyncio.gather(*deliveries)
+    await asyncio.gather(*[await _send(producer, r) for r in rejected])
+
+
+async def _send(producer: Any, rejected: Rejected) -> Any:
+    record, headers = rejected.record, dead_letter_headers(rejected)
+    topic = dead_letter_topic(record.topic)
+    # aiokafka refuses a record with neither key nor value; the DLQ copy gets an empty value.
+    value = record.value if record.value is not None or record.key is not None else b""
+    try:
+        return await producer.send(topic, value=value, key=record.key, headers=headers)
+    except MessageSizeTooLargeError:
+        # The original fitted its topic, but not with our headers added: keep the evidence
+        # (key, headers, position, reason) rather than retry a send that can never succeed.
+        dropped = (VALUE_DROPPED_HEADER, str(len(record.value or b"")).encode())
+        return await producer.send(topic, value=b"", key=record.key, headers=[*headers, dropped])

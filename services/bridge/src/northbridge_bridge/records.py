@@ -19,7 +19,7 @@ class Record(Protocol):
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,18 @@ class Rejected:
 
 
 def decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
-    """Validate ``record`` and build its job, deriving an id when the record carries none."""
+    """Validate ``record`` and build its job, deriving an id when the record carries none.
+
+    Whatever a producer wrote, the answer is a job or a dead letter, never an exception:
+    an exception here would stop the bridge on the same record after every restart.
+    """
+    try:
+        return _decode(record, routes)
+    except Exception as error:  # noqa: BLE001 - any surprise is this record's fault
+        return Rejected(record, f"cannot decode record: {error!r}")
+
+
+def _decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
     route = routes.get(record.topic)
     if route is None:
         return Rejected(record, f"no route for topic {record.topic}")
@@ -67,6 +78,8 @@ def summarize(error: ValidationError) -> str:
 def _event_id(record: Record) -> str | None:
     for name, value in record.headers:
         if name == EVENT_ID_HEADER:
+            if value is None:  # Kafka allows a header without a value
+                return None
             text = value.decode("utf-8", errors="replace")
             return text if is_idempotency_key(text) else None
     return derived_event_id(record.topic, record.partition, record.offset)
