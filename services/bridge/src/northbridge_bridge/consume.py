@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from redis.exceptions import RedisError
@@ -23,6 +24,11 @@ from northbridge_shared.settings import BridgeSettings
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+COMMIT_TIMEOUT_S = 30.0
+# How long a rebalance waits for the batch in hand; below aiokafka's max_poll_interval_ms
+# (300 s), past which the group would evict this member anyway.
+HAND_OVER_WAIT_S = 120.0
 
 
 class StoppedError(Exception):
@@ -43,6 +49,9 @@ class Bridge:
         self._producer = producer
         self._enqueuer = enqueuer
         self._settings = settings
+        # Held for a whole batch; a rebalance waits for it (see HandOver), so a partition's
+        # next owner never reads records this bridge is still enqueueing.
+        self.busy = asyncio.Lock()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Process batches until ``stopping`` is set; the current batch is always finished."""
@@ -52,7 +61,8 @@ class Bridge:
             )
             if batch:
                 try:
-                    await self._process(batch, stopping)
+                    async with self.busy:
+                        await self._process(batch, stopping)
                 except StoppedError:
                     log.warning("batch_abandoned_at_shutdown", records=_count(batch))
                     return
@@ -92,9 +102,15 @@ class Bridge:
         )
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        # A partition already handed over would fail the whole commit; keep the others.
+        owned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as error:
+            # commit() waits for as long as no group coordinator is known; bound it so a
+            # shutdown during a Kafka outage still ends. Uncommitted records are re-read.
+            async with asyncio.timeout(COMMIT_TIMEOUT_S):
+                await self._consumer.commit(offsets)
+        except (KafkaError, TimeoutError) as error:
             # Expected around a rebalance: the partitions' new owner re-reads these records,
             # and enqueue is idempotent on the event id, so nothing is lost or doubled.
             log.warning("commit_failed", error=repr(error), offsets=_describe(offsets))
@@ -112,6 +128,32 @@ class Bridge:
                 with contextlib.suppress(TimeoutError):  # woken early by shutdown
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
                 delay = min(delay * 2, self._settings.retry_backoff_max_s)
+
+
+class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Give partitions back only after the batch in hand is enqueued and committed."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Wait for the current batch; aiokafka holds the rebalance until this returns."""
+        try:
+            async with asyncio.timeout(HAND_OVER_WAIT_S), self._bridge.busy:
+                pass
+        except TimeoutError:
+            # The batch is stuck (Redis down?); its records may be enqueued by two bridges,
+            # and the worker's send record still keeps it to one mail.
+            log.warning("hand_over_timed_out", waited_s=HAND_OVER_WAIT_S)
+        log.info("partitions_revoked", partitions=_names(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Log the partitions this bridge now reads."""
+        log.info("partitions_assigned", partitions=_names(assigned))
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{p.topic}/{p.partition}" for p in partitions)
 
 
 def _count(batch: dict[TopicPartition, list[Any]]) -> int:
