@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, NonNegativeInt, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from northbridge_shared.contracts import BRIDGE_GROUP, EMAIL_QUEUE, NOTIFICATION_QUEUE
@@ -76,7 +76,9 @@ class JobSettings(BaseSettings):
 
     timeout_s: Annotated[int, Field(ge=1)] = 60
     retries: Annotated[int, Field(ge=0)] = 5
-    retry_intervals_s: list[int] = Field(default_factory=lambda: [5, 30, 120, 600, 1800])
+    retry_intervals_s: Annotated[list[NonNegativeInt], Field(min_length=1)] = Field(
+        default_factory=lambda: [5, 30, 120, 600, 1800]
+    )
     # A finished job is kept this long; while it exists a re-read event is not enqueued again.
     result_ttl_s: Annotated[int, Field(ge=1)] = 24 * 3600
     failure_ttl_s: Annotated[int, Field(ge=1)] = 7 * 24 * 3600
@@ -92,7 +94,9 @@ class WorkerSettings(BaseSettings):
     mode: Literal["simple", "fork"] = "simple"
     send_record_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     # How long an unfinished send blocks a retry: the time a killed worker's mail stays pending.
-    send_lease_s: Annotated[int, Field(ge=1)] = 300
+    # Keep it above JOB_TIMEOUT_S (no live send outlasts its job) and below the first retry
+    # intervals' sum, or retries spent waiting on the lease run out.
+    send_lease_s: Annotated[int, Field(ge=1)] = 90
 
 
 class SmtpSettings(BaseSettings):
@@ -128,6 +132,7 @@ def load(model: type[S]) -> S:
     except ValidationError as error:
         prefix = str(model.model_config.get("env_prefix", ""))
         for problem in error.errors():
-            name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+            field, *inside = problem["loc"]
+            name = (prefix + str(field)).upper() + "".join(f"[{part}]" for part in inside)
             print(f"invalid setting {name}: {problem['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
