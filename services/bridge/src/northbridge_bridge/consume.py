@@ -105,6 +105,9 @@ class Bridge:
         # A partition already handed over would fail the whole commit; keep the others.
         owned = self._consumer.assignment()
         offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if not offsets:  # all handed over; aiokafka refuses an empty commit (ValueError)
+            log.warning("commit_skipped_partitions_handed_over")
+            return
         try:
             # commit() waits for as long as no group coordinator is known; bound it so a
             # shutdown during a Kafka outage still ends. Uncommitted records are re-read.
