@@ -4,9 +4,12 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger(__name__)
 
 
 def problem(
@@ -31,3 +34,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         headers = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
         return problem(error.status, error.text or error.reason, headers=headers)
+    except Exception:
+        # A bug, not the client's fault: log it whole, answer without internals.
+        log.exception("request_failed", path=request.path)
+        detail = "the gateway failed on this request; retry with the same Idempotency-Key"
+        return problem(500, detail)

@@ -47,7 +47,7 @@ class Publisher:
             async with asyncio.timeout(self._timeout_s):
                 producer = await self._started()
                 meta = await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-        except (TimeoutError, KafkaError) as error:
+        except (TimeoutError, KafkaError, OSError) as error:
             raise KafkaUnavailableError(
                 f"Kafka did not acknowledge within {self._timeout_s}s"
             ) from error
