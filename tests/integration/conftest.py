@@ -146,9 +146,14 @@ def spawn(service: Service, home: Path, env: dict[str, str], name: str = "") -> 
     return process
 
 
+def status(http: httpx.Client, path: str) -> int:
+    """The status of ``GET path``, or 0 while nothing listens."""
+    try:
+        return http.get(path).status_code
+    except httpx.TransportError:
+        return 0
+
+
 def gateway_ready(http: httpx.Client) -> bool:
     """Whether the gateway answers /readyz with 200 (not yet listening counts as no)."""
-    try:
-        return http.get("/readyz").status_code == 200
-    except httpx.TransportError:
-        return False
+    return status(http, "/readyz") == 200

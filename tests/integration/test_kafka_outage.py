@@ -11,7 +11,7 @@ from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
 
-from .conftest import Pipeline, kafka_broker, spawn
+from .conftest import Pipeline, kafka_broker, spawn, status
 from .support import wait_for
 
 PUBLISH_TIMEOUT_S = 2
@@ -38,7 +38,7 @@ def gateway(tmp_path: Path, lone_kafka: KafkaBroker, pipeline: Pipeline) -> Iter
     }
     process = spawn(services.gateway(), tmp_path, env)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        process.wait_until(lambda: _status(http, "/readyz") == 200, timeout=60, what="ready")
+        process.wait_until(lambda: status(http, "/readyz") == 200, timeout=60, what="ready")
         yield http
     process.stop()
 
@@ -55,16 +55,9 @@ def test_kafka_down_gives_503_then_recovers(lone_kafka: KafkaBroker, gateway: ht
     assert response.headers["content-type"].startswith("application/problem+json")
     assert int(response.headers["retry-after"]) > 0
     assert elapsed < PUBLISH_TIMEOUT_S + 3  # bounded by the publish timeout, not a hang
-    assert _status(gateway, "/readyz") == 503
-    assert _status(gateway, "/healthz") == 200
+    assert status(gateway, "/readyz") == 503
+    assert status(gateway, "/healthz") == 200
 
     lone_kafka.start()
-    wait_for(lambda: _status(gateway, "/readyz") == 200, timeout=60, what="readyz after restart")
+    wait_for(lambda: status(gateway, "/readyz") == 200, timeout=60, what="readyz after restart")
     assert gateway.post("/v1/North", content=SEED, headers=JSON).status_code == 202
-
-
-def _status(http: httpx.Client, path: str) -> int:
-    try:
-        return http.get(path).status_code
-    except httpx.TransportError:
-        return 0

@@ -82,6 +82,8 @@ class Publisher:
             log.warning("producer_flush_timed_out", timeout_s=timeout_s)
 
     async def _started(self) -> Any:
+        if self._producer is not None:  # the hot path: no lock once connected
+            return self._producer
         async with self._starting:
             if self._producer is None:
                 producer = AIOKafkaProducer(
