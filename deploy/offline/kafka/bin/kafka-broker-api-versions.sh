@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Same name and arguments as upstream's bin/kafka-broker-api-versions.sh.
+exec "$(dirname "$0")/kafka-run-class.sh" org.apache.kafka.tools.BrokerApiVersionsCommand "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Same name and arguments as upstream's bin/kafka-console-consumer.sh.
+exec "$(dirname "$0")/kafka-run-class.sh" org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
