@@ -4,24 +4,10 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
 
-from northbridge_shared import settings
+from tests.setting_names import MODELS, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = [
-    m
-    for m in vars(settings).values()
-    if isinstance(m, type) and issubclass(m, BaseSettings) and m is not BaseSettings
-]
-
-
-def env_names() -> list[str]:
-    return [
-        f"{model.model_config.get('env_prefix', '')}{name}".upper()
-        for model in MODELS
-        for name in model.model_fields
-    ]
 
 
 def test_every_settings_model_is_found() -> None:
