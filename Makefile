@@ -6,15 +6,27 @@ MAKEFLAGS += --no-print-directory
 
 WORKERS ?= 2
 TOPIC ?= north-updates
-# Extra options for `northbridge-stack up`, e.g. `make up ARGS=--infra-only`.
+# Extra options for the up command: `northbridge-stack up` (local, e.g. ARGS=--infra-only) or
+# `docker compose up` (compose, e.g. ARGS=gateway to start only that service and its needs).
 ARGS ?=
 # uv from PATH, else the one `make install` puts in python3's site-packages.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
+COMPOSE ?= docker compose
+# compose: the containers of compose.yaml; local: the same parts as processes (deploy/local).
+# Compose when a Docker engine and the Compose v2 plugin answer, else local. `make` never
+# starts an engine itself. Force one with MODE=local or MODE=compose.
+ifeq ($(origin MODE),undefined)
+MODE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo compose || echo local)
+endif
+ifeq ($(filter $(MODE),local compose),)
+$(error MODE must be local or compose, not "$(MODE)")
+endif
 
 .PHONY: help install up down ps logs produce test lint fmt
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "MODE=$(MODE) (compose when a Docker engine answers, else local; force with MODE=...)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / && !seen[$$1]++ {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: ## install what is missing: uv, Python packages, redis-server, Kafka's jars (quiet if all there)
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
@@ -29,22 +41,41 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 		echo "redis-server installed in $$((SECONDS - start)) s"; }
 	@$(UV) run northbridge-stack fetch
 
+ifeq ($(MODE),compose)
+up: ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
+	@$(COMPOSE) up --detach --build --wait --scale email-worker=$(WORKERS) $(ARGS)
+	@echo "gateway http://127.0.0.1:$${PUBLISH_GATEWAY_PORT:-9000}, mail http://127.0.0.1:$${PUBLISH_MAILPIT_PORT:-8025} (compose mode; MODE=local for processes)"
+
+down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
+	@$(COMPOSE) down --remove-orphans
+
+ps: ## show each component: state, health, ports
+	@$(COMPOSE) ps --all
+
+logs: ## follow every service's log (Ctrl-C ends)
+	@$(COMPOSE) logs --follow || [ $$? -eq 130 ]
+
+produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
+	@$(COMPOSE) exec -T kafka /opt/kafka/bin/kafka-console-producer.sh \
+		--bootstrap-server localhost:9092 --topic $(TOPIC)
+else
 up: install ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
 
-down: ## stop everything `make up` started (data in .stack/ is kept)
+down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(UV) run northbridge-stack down
 
-ps: ## show each component: pid, state, port, log
+ps: ## show each component: state, health, ports
 	@$(UV) run northbridge-stack ps
 
-logs: ## follow every log in .stack/logs (Ctrl-C ends)
+logs: ## follow every service's log (Ctrl-C ends)
 	@$(UV) run northbridge-stack logs || [ $$? -eq 130 ]
 
 produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
 	@$(UV) run northbridge-stack produce $(TOPIC)
+endif
 
-test: install ## run the tests with pytest (they start their own Kafka, Redis and SMTP sink)
+test: install ## run the tests (they start their own Kafka, Redis, SMTP; compose ones need an engine)
 	$(UV) run pytest
 
 lint: ## ruff check, ruff format --check, mypy --strict
