@@ -1,0 +1,148 @@
+"""The compose stack (compose.yaml) with real containers, once for this package's tests.
+
+Runs when a Docker engine with Compose v2 answers. Without one these tests are skipped with
+that reason, unless NORTHBRIDGE_REQUIRE_COMPOSE=1 (set by CI), where a missing engine fails.
+Each run is its own compose project on free loopback ports, removed with its volumes after.
+"""
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+
+from northbridge_stack.ports import free_port
+from tests.setting_names import env_names
+
+ROOT = Path(__file__).resolve().parents[2]
+# A cold build downloads every wheel; later ones reuse the layers.
+UP_TIMEOUT_S = 900.0
+COMMAND_TIMEOUT_S = 180.0
+
+pytestmark = pytest.mark.compose
+
+
+class ComposeError(AssertionError):
+    """A docker compose command failed; the message carries its output."""
+
+
+@dataclass
+class ComposeStack:
+    """One running compose project and the handles to observe and disturb it."""
+
+    project: str
+    env: dict[str, str]
+    http: httpx.Client
+    mailpit: httpx.Client
+    redis: Redis
+
+    def compose(
+        self, *args: str, stdin: str | None = None, timeout: float = COMMAND_TIMEOUT_S
+    ) -> str:
+        """Run ``docker compose -p PROJECT ARGS``; its stdout, or ComposeError with the output."""
+        argv = ["docker", "compose", "--project-name", self.project, *args]
+        done = subprocess.run(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            command = " ".join(argv[2:])
+            raise ComposeError(f"`{command}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` as JSON to the gateway's published port."""
+        return self.http.post(path, json=body)
+
+    def mails(self) -> list[dict[str, Any]]:
+        """Every message Mailpit holds, through its API (summaries: MessageID, Subject, ...)."""
+        answer = self.mailpit.get("/api/v1/messages", params={"limit": 100_000})
+        answer.raise_for_status()
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+    def worker_of(self, job_id: str) -> str:
+        """The name of the rq worker that ran ``job_id`` (rq keeps it in the job's hash)."""
+        name = self.redis.hget(f"rq:job:{job_id}", "worker_name")
+        return name.decode() if isinstance(name, bytes) else str(name or "")
+
+    def message_ids(self) -> Counter[str]:
+        """How many mails carry each Message-ID (Mailpit lists it without the angle brackets)."""
+        return Counter(mail["MessageID"] for mail in self.mails())
+
+
+def engine_answers() -> bool:
+    """Whether a Docker engine and the Compose v2 plugin both respond."""
+    if shutil.which("docker") is None:
+        return False
+    for argv in (["docker", "info"], ["docker", "compose", "version"]):
+        try:
+            subprocess.run(argv, capture_output=True, timeout=30, check=True)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return False
+    return True
+
+
+def compose_env(ports: dict[str, int]) -> dict[str, str]:
+    """The environment for compose: ours, minus any setting that would make the run differ."""
+    settings = set(env_names())
+    env = {name: value for name, value in os.environ.items() if name not in settings}
+    env |= {name: str(port) for name, port in ports.items()}
+    env |= {"PUBLISH_ADDRESS": "127.0.0.1", "NORTHBRIDGE_TAG": "test"}
+    return env
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[ComposeStack]:
+    if not engine_answers():
+        reason = "no Docker engine with Compose v2 answers; the compose tests need one"
+        if os.environ.get("NORTHBRIDGE_REQUIRE_COMPOSE") == "1":
+            pytest.fail(f"{reason} (NORTHBRIDGE_REQUIRE_COMPOSE=1)")
+        pytest.skip(reason)
+    ports = {
+        name: free_port()
+        for name in (
+            "PUBLISH_GATEWAY_PORT",
+            "PUBLISH_KAFKA_PORT",
+            "PUBLISH_REDIS_PORT",
+            "PUBLISH_MAILPIT_PORT",
+            "PUBLISH_SMTP_PORT",
+        )
+    }
+    project = f"northbridge-test-{uuid.uuid4().hex[:8]}"
+    redis = Redis(port=ports["PUBLISH_REDIS_PORT"])
+    with (
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{ports['PUBLISH_GATEWAY_PORT']}", timeout=30
+        ) as http,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{ports['PUBLISH_MAILPIT_PORT']}", timeout=30
+        ) as mailpit,
+    ):
+        system = ComposeStack(project, compose_env(ports), http, mailpit, redis)
+        try:
+            system.compose(
+                "up", "--detach", "--build", "--wait", "--scale", "email-worker=1",
+                timeout=UP_TIMEOUT_S,
+            )  # fmt: skip
+            yield system
+        except ComposeError as error:
+            logs = system.compose("logs", "--no-color", "--tail", "40")
+            raise ComposeError(f"{error}\n--- last log lines ---\n{logs}") from None
+        finally:
+            system.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
+            redis.close()

@@ -1,0 +1,125 @@
+"""The pipeline as compose.yaml runs it: real containers, mail read back through Mailpit's API."""
+
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from rq import Worker
+
+from northbridge_shared.contracts import NORTH_TOPIC
+from tests.integration.support import wait_for
+
+from .conftest import ComposeStack
+
+# The first test also waits for the images to build and the stack to become healthy.
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
+
+DOMAIN = "northbridge.local"  # MAIL_MESSAGE_ID_DOMAIN's default
+BURST = 300
+MAIL_TIMEOUT_S = 180.0
+
+
+def post_burst(stack: ComposeStack, count: int, accepted: list[str]) -> list[int]:
+    """POST ``count`` South events from 8 threads; collect the ids of the 202s in ``accepted``."""
+    run = uuid.uuid4().hex[:8]
+
+    def post(number: int) -> int:
+        answer = stack.post("/v1/South", {"name": f"burst-{run}-{number}", "loc": "compose"})
+        if answer.status_code == 202:
+            accepted.append(answer.json()["id"])
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(post, range(count)))
+
+
+def wait_for_mails(stack: ComposeStack, ids: list[str]) -> Counter[str]:
+    """Wait until a mail for every id is in Mailpit; how many mails each Message-ID has."""
+    wanted = {f"{event_id}@{DOMAIN}" for event_id in ids}
+
+    def all_there() -> Counter[str] | None:
+        counts = stack.message_ids()
+        return counts if wanted <= counts.keys() else None
+
+    return wait_for(all_there, timeout=MAIL_TIMEOUT_S, what=f"{len(wanted)} mails in Mailpit")
+
+
+@pytest.mark.parametrize("path", ["/v1/North", "/v1/South"])
+def test_seed_payload_becomes_one_mail(stack: ComposeStack, path: str) -> None:
+    answer = stack.post(path, {"name": "ada", "loc": "london"})
+    assert answer.status_code == 202, answer.text
+    event_id = answer.json()["id"]
+
+    counts = wait_for_mails(stack, [event_id])
+
+    assert counts[f"{event_id}@{DOMAIN}"] == 1
+
+
+def test_console_producer_event_becomes_a_mail(stack: ComposeStack) -> None:
+    """Raw JSON through the kafka container's own kafka-console-producer.sh, as the README says."""
+    name = f"console-{uuid.uuid4().hex[:8]}"
+    stack.compose(
+        "exec", "-T", "kafka", "/opt/kafka/bin/kafka-console-producer.sh",
+        "--bootstrap-server", "localhost:9092", "--topic", NORTH_TOPIC,
+        stdin=f'{{"name": "{name}", "loc": "the console"}}\n',
+    )  # fmt: skip
+
+    def mails_about_name() -> list[str] | None:
+        subjects = [mail["Subject"] for mail in stack.mails() if name in mail["Subject"]]
+        return subjects or None
+
+    subjects = wait_for(mails_about_name, timeout=MAIL_TIMEOUT_S, what=f"a mail about {name}")
+    assert subjects == [f"Notification: {name} in the console"]
+
+
+def test_scaled_workers_share_a_burst(stack: ComposeStack) -> None:
+    stack.compose("up", "--detach", "--wait", "--no-build", "--scale", "email-worker=3")
+
+    def three_workers() -> set[str] | None:
+        names = {worker.name for worker in Worker.all(connection=stack.redis)}
+        return names if len(names) == 3 else None
+
+    workers = wait_for(three_workers, timeout=60, what="3 rq workers registered")
+
+    accepted: list[str] = []
+    statuses = post_burst(stack, BURST, accepted)
+    assert Counter(statuses) == {202: BURST}
+    counts = wait_for_mails(stack, accepted)
+
+    assert {counts[f"{event_id}@{DOMAIN}"] for event_id in accepted} == {1}
+    # The job id is the event id; rq records which worker ran each job.
+    done_by = Counter(stack.worker_of(event_id) for event_id in accepted)
+    assert set(done_by) == workers, f"jobs per worker: {dict(done_by)}"
+
+
+def test_bridge_restart_mid_burst_loses_nothing(stack: ComposeStack) -> None:
+    """Events are posted before, during and after ``docker compose restart bridge``."""
+    run = uuid.uuid4().hex[:8]
+    accepted: list[str] = []
+    statuses: list[int] = []
+    restarted_at: list[int] = []  # how many had been posted when the restart returned
+    after = BURST // 4
+
+    def keep_posting() -> None:
+        while not restarted_at or len(statuses) < restarted_at[0] + after:
+            answer = stack.post("/v1/North", {"name": f"restart-{run}-{len(statuses)}", "loc": "x"})
+            statuses.append(answer.status_code)
+            if answer.status_code == 202:
+                accepted.append(answer.json()["id"])
+
+    poster = threading.Thread(target=keep_posting)
+    poster.start()
+    try:
+        wait_for(lambda: len(accepted) >= BURST // 4, timeout=60, what="a quarter of the burst")
+        stack.compose("restart", "--timeout", "30", "bridge")
+    finally:
+        restarted_at.append(len(statuses))
+        poster.join(timeout=120)
+
+    assert not poster.is_alive()
+    assert set(statuses) == {202}
+    assert len(statuses) >= restarted_at[0] + after  # the burst went on after the restart
+    counts = wait_for_mails(stack, accepted)
+    assert {counts[f"{event_id}@{DOMAIN}"] for event_id in accepted} == {1}
