@@ -11,7 +11,10 @@ TOPIC ?= north-updates
 ARGS ?=
 # uv from PATH, else the one `make install` puts in python3's site-packages.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
-COMPOSE ?= docker compose
+# deploy/offline/bootstrap writes the local stand-in image names here on machines that cannot
+# pull; once it exists, compose mode uses them. The shell's variables and .env still win.
+OFFLINE_IMAGES := .stack/offline-images.env
+COMPOSE ?= docker compose $(foreach file,$(OFFLINE_IMAGES) .env,$(if $(wildcard $(file)),--env-file $(file)))
 # compose: the containers of compose.yaml; local: the same parts as processes (deploy/local).
 # Compose when a Docker engine and the Compose v2 plugin answer, else local. `make` never
 # starts an engine itself. Force one with MODE=local or MODE=compose.
@@ -43,8 +46,9 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 
 ifeq ($(MODE),compose)
 up: ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
+	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
 	@$(COMPOSE) up --detach --build --wait --scale email-worker=$(WORKERS) $(ARGS)
-	@echo "gateway http://127.0.0.1:$${PUBLISH_GATEWAY_PORT:-9000}, mail http://127.0.0.1:$${PUBLISH_MAILPIT_PORT:-8025} (compose mode; MODE=local for processes)"
+	@echo "gateway http://$$($(COMPOSE) port gateway 9000), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(COMPOSE) down --remove-orphans

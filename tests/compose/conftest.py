@@ -23,6 +23,7 @@ from northbridge_stack.ports import free_port
 from tests.setting_names import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
+OFFLINE_IMAGES = ROOT / ".stack" / "offline-images.env"
 # A cold build downloads every wheel; later ones reuse the layers.
 UP_TIMEOUT_S = 900.0
 COMMAND_TIMEOUT_S = 180.0
@@ -97,10 +98,20 @@ def engine_answers() -> bool:
     return True
 
 
+def offline_images() -> dict[str, str]:
+    """The stand-in image names deploy/offline/bootstrap wrote, as `make up` uses them."""
+    if not OFFLINE_IMAGES.exists():
+        return {}
+    lines = OFFLINE_IMAGES.read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 def compose_env(ports: dict[str, int]) -> dict[str, str]:
     """The environment for compose: ours, minus any setting that would make the run differ."""
     settings = set(env_names())
-    env = {name: value for name, value in os.environ.items() if name not in settings}
+    env = offline_images()
+    env |= {name: value for name, value in os.environ.items() if name not in settings}
     env |= {name: str(port) for name, port in ports.items()}
     env |= {"PUBLISH_ADDRESS": "127.0.0.1", "NORTHBRIDGE_TAG": "test"}
     return env
