@@ -8,13 +8,17 @@ import os
 import sys
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, NonNegativeInt, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, NonNegativeInt, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from northbridge_shared.contracts import BRIDGE_GROUP, EMAIL_QUEUE, NOTIFICATION_QUEUE
 from northbridge_shared.jobs import DEFAULT_ROUTES, Route
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
 class KafkaSettings(BaseSettings):
@@ -38,7 +42,8 @@ class LogSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOG_", extra="ignore")
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Case-insensitive: LOG_LEVEL=debug is common in shells and must not stop a service.
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
     format: Literal["json", "console"] = "json"
 
 
