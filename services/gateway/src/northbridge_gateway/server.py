@@ -2,7 +2,8 @@
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from aiohttp import web
 from gunicorn.app.base import BaseApplication
@@ -10,6 +11,8 @@ from gunicorn.glogging import Logger
 
 from northbridge_gateway.app import build_app
 from northbridge_shared.settings import GatewaySettings, KafkaSettings
+
+SHARED_MEMORY: Final = Path("/dev/shm")  # noqa: S108 - gunicorn makes its own mkstemp files
 
 
 class StructlogLogger(Logger):  # type: ignore[misc]
@@ -44,6 +47,10 @@ class Gateway(BaseApplication):  # type: ignore[misc]
             # gunicorn's control socket sits at one path per user: two gateways would collide.
             "control_socket_disable": True,
         }
+        # Workers heartbeat by touching a temp file; on a container's overlay /tmp that write
+        # can stall and get workers killed, so gunicorn advises a memory-backed folder.
+        if SHARED_MEMORY.is_dir():
+            options["worker_tmp_dir"] = str(SHARED_MEMORY)
         for name, value in options.items():
             self.cfg.set(name, value)
 
