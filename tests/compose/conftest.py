@@ -23,7 +23,7 @@ from northbridge_stack.ports import free_port
 from tests.setting_names import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFLINE_IMAGES = ROOT / ".stack" / "offline-images.env"
+OFFLINE_IMAGES = ROOT / "deploy" / "offline" / "images.env"
 # A cold build downloads every wheel; later ones reuse the layers.
 UP_TIMEOUT_S = 900.0
 COMMAND_TIMEOUT_S = 180.0
@@ -41,6 +41,7 @@ class ComposeStack:
 
     project: str
     env: dict[str, str]
+    kafka: str  # bootstrap servers of the published HOST listener
     http: httpx.Client
     mailpit: httpx.Client
     redis: Redis
@@ -108,12 +109,25 @@ def offline_images() -> dict[str, str]:
 
 
 def compose_env(ports: dict[str, int]) -> dict[str, str]:
-    """The environment for compose: ours, minus any setting that would make the run differ."""
+    """The environment for compose: ours, minus anything that would make the run differ.
+
+    Service settings and compose's own COMPOSE_* variables are dropped, and a developer's
+    .env is not read: the test runs the defaults of compose.yaml, on its own ports.
+    """
     settings = set(env_names())
     env = offline_images()
-    env |= {name: value for name, value in os.environ.items() if name not in settings}
+    env |= {
+        name: value
+        for name, value in os.environ.items()
+        if name not in settings and not name.startswith("COMPOSE_")
+    }
     env |= {name: str(port) for name, port in ports.items()}
-    env |= {"PUBLISH_ADDRESS": "127.0.0.1", "NORTHBRIDGE_TAG": "test"}
+    env |= {
+        "COMPOSE_DISABLE_ENV_FILE": "1",
+        "PUBLISH_ADDRESS": "127.0.0.1",
+        "PUBLISH_KAFKA_HOST": "127.0.0.1",
+        "NORTHBRIDGE_TAG": "test",
+    }
     return env
 
 
@@ -144,7 +158,8 @@ def stack() -> Iterator[ComposeStack]:
             base_url=f"http://127.0.0.1:{ports['PUBLISH_MAILPIT_PORT']}", timeout=30
         ) as mailpit,
     ):
-        system = ComposeStack(project, compose_env(ports), http, mailpit, redis)
+        kafka = f"127.0.0.1:{ports['PUBLISH_KAFKA_PORT']}"
+        system = ComposeStack(project, compose_env(ports), kafka, http, mailpit, redis)
         try:
             system.compose(
                 "up", "--detach", "--build", "--wait", "--scale", "email-worker=1",
