@@ -13,22 +13,30 @@ ARGS ?=
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 # deploy/offline/bootstrap writes the local stand-in image names here on machines that cannot
 # pull; once it exists, compose mode uses them. The shell's variables and .env still win.
-OFFLINE_IMAGES := .stack/offline-images.env
+OFFLINE_IMAGES := deploy/offline/images.env
 COMPOSE ?= docker compose $(foreach file,$(OFFLINE_IMAGES) .env,$(if $(wildcard $(file)),--env-file $(file)))
 # compose: the containers of compose.yaml; local: the same parts as processes (deploy/local).
-# Compose when a Docker engine and the Compose v2 plugin answer, else local. `make` never
-# starts an engine itself. Force one with MODE=local or MODE=compose.
-ifeq ($(origin MODE),undefined)
-MODE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo compose || echo local)
-endif
-ifeq ($(filter $(MODE),local compose),)
-$(error MODE must be local or compose, not "$(MODE)")
+# Which one, in order: MODE=local|compose given to make (or exported with one of those values);
+# the mode of the stack `make up` started, kept in $(MODE_FILE) until `make down`, so that
+# down, ps, logs and produce reach it; compose if a Docker engine and Compose v2 answer within
+# 5 s; else local. `make` never starts an engine itself.
+MODE_FILE := .stack/mode
+ifeq ($(origin MODE),command line)
+  ifeq ($(filter $(MODE),local compose),)
+    $(error MODE must be local or compose, not "$(MODE)")
+  endif
+else ifeq ($(filter $(MODE),local compose),)
+  # Unset, or an unrelated MODE from the shell: not ours to judge.
+  MODE := $(shell cat $(MODE_FILE) 2>/dev/null)
+  ifeq ($(MODE),)
+    MODE := $(shell timeout 5 docker info >/dev/null 2>&1 && timeout 5 $(COMPOSE) version >/dev/null 2>&1 && echo compose || echo local)
+  endif
 endif
 
 .PHONY: help install up down ps logs produce test lint fmt
 
 help: ## list the targets
-	@echo "MODE=$(MODE) (compose when a Docker engine answers, else local; force with MODE=...)"
+	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / && !seen[$$1]++ {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: ## install what is missing: uv, Python packages, redis-server, Kafka's jars (quiet if all there)
@@ -47,11 +55,13 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 ifeq ($(MODE),compose)
 up: ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
-	@$(COMPOSE) up --detach --build --wait --scale email-worker=$(WORKERS) $(ARGS)
+	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS)
+	@mkdir -p $(dir $(MODE_FILE)) && echo compose > $(MODE_FILE)
 	@echo "gateway http://$$($(COMPOSE) port gateway 9000), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(COMPOSE) down --remove-orphans
+	@rm -f $(MODE_FILE)
 
 ps: ## show each component: state, health, ports
 	@$(COMPOSE) ps --all
@@ -60,14 +70,16 @@ logs: ## follow every service's log (Ctrl-C ends)
 	@$(COMPOSE) logs --follow || [ $$? -eq 130 ]
 
 produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
-	@$(COMPOSE) exec -T kafka /opt/kafka/bin/kafka-console-producer.sh \
+	@$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka /opt/kafka/bin/kafka-console-producer.sh \
 		--bootstrap-server localhost:9092 --topic $(TOPIC)
 else
 up: install ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
+	@mkdir -p $(dir $(MODE_FILE)) && echo local > $(MODE_FILE)
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(UV) run northbridge-stack down
+	@rm -f $(MODE_FILE)
 
 ps: ## show each component: state, health, ports
 	@$(UV) run northbridge-stack ps
