@@ -2,6 +2,11 @@
 
 Offsets are committed only after both the dead letters are acknowledged by Kafka and
 the jobs are in Redis, so a crash at any point re-reads (and dedupes) rather than loses.
+
+Every turn of the loop beats the heartbeat (see :mod:`northbridge_bridge.heartbeat`): each
+poll, empty or not, each attempt at a batch step, and each second of a retry's backoff. So
+a bridge retrying through a Redis outage is alive (and logs ``batch_step_failed``), while
+one stuck in a single call, or gone, is not.
 """
 
 import asyncio
@@ -18,6 +23,7 @@ from redis.exceptions import RedisError
 
 from northbridge_bridge.dead_letter import send_dead_letters
 from northbridge_bridge.enqueue import Enqueuer
+from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
 from northbridge_bridge.records import Accepted, Rejected, decode
 from northbridge_shared.settings import BridgeSettings
 
@@ -44,11 +50,13 @@ class Bridge:
         producer: Any,
         enqueuer: Enqueuer,
         settings: BridgeSettings,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
         self._enqueuer = enqueuer
         self._settings = settings
+        self._heartbeat = heartbeat or Heartbeat(settings.heartbeat_file)
         # Held for a whole batch; a rebalance waits for it (see HandOver), so a partition's
         # next owner never reads records this bridge is still enqueueing.
         self.busy = asyncio.Lock()
@@ -59,6 +67,7 @@ class Bridge:
             batch = await self._consumer.getmany(
                 timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_size
             )
+            self._heartbeat.beat()
             if batch:
                 try:
                     async with self.busy:
@@ -123,14 +132,26 @@ class Bridge:
         delay = 0.1
         while True:
             try:
-                return await step()
+                result = await step()
             except (KafkaError, RedisError, OSError, TimeoutError) as error:
+                self._heartbeat.beat()  # failing and retrying is alive
                 if stopping.is_set():
                     raise StoppedError from error
                 log.warning("batch_step_failed", error=repr(error), retry_in_s=delay)
-                with contextlib.suppress(TimeoutError):  # woken early by shutdown
-                    await asyncio.wait_for(stopping.wait(), timeout=delay)
+                await self._back_off(delay, stopping)
                 delay = min(delay * 2, self._settings.retry_backoff_max_s)
+            else:
+                self._heartbeat.beat()
+                return result
+
+    async def _back_off(self, delay: float, stopping: asyncio.Event) -> None:
+        """Wait ``delay`` seconds or until shutdown, beating the heartbeat meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while not stopping.is_set() and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):  # woken early by shutdown
+                await asyncio.wait_for(stopping.wait(), timeout=min(left, EVERY_S))
+            self._heartbeat.beat()
 
 
 class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]

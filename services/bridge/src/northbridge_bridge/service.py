@@ -6,9 +6,12 @@ import signal
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
+from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_shared.settings import BridgeSettings, JobSettings, KafkaSettings, RedisSettings
 
 log = structlog.get_logger(__name__)
@@ -32,18 +35,33 @@ async def serve(
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
     )
-    connection = Redis.from_url(redis.url, socket_timeout=10, socket_connect_timeout=5)
-    bridge = Bridge(consumer, producer, Enqueuer(connection, jobs), settings)
+    # One quick retry (a pooled connection Redis has closed), not redis-py's default ten: an
+    # outage then surfaces within seconds, and the bridge's own loop logs it, backs off and
+    # beats the heartbeat, rather than blocking silently in one call for minutes.
+    connection = Redis.from_url(
+        redis.url, socket_timeout=10, socket_connect_timeout=5, retry=Retry(NoBackoff(), 1)
+    )
+    heartbeat = Heartbeat(settings.heartbeat_file)
+    heartbeat.clear()  # a previous run's file must not vouch for this one while it starts
+    bridge = Bridge(consumer, producer, Enqueuer(connection, jobs), settings, heartbeat)
     consumer.subscribe(topics=sorted(settings.routes), listener=HandOver(bridge))
-    await producer.start()
     try:
-        await consumer.start()
+        await producer.start()
         try:
-            log.info("bridge_started", topics=sorted(settings.routes), group=settings.group_id)
-            await bridge.run(stopping)
+            await consumer.start()
+            try:
+                log.info(
+                    "bridge_started",
+                    topics=sorted(settings.routes),
+                    group=settings.group_id,
+                    heartbeat=str(heartbeat.path),
+                )
+                await bridge.run(stopping)
+            finally:
+                await consumer.stop()  # leaves the group so its partitions move on at once
         finally:
-            await consumer.stop()  # leaves the group so its partitions move on at once
+            await producer.stop()
+            connection.close()
     finally:
-        await producer.stop()
-        connection.close()
+        heartbeat.clear()  # stopped (or failed) is not alive
     log.info("bridge_stopped")
