@@ -1,0 +1,160 @@
+"""``python -m northbridge_email_worker.health``: exit 0 if an rq worker of this host is alive.
+
+For a container health check (``["CMD", "python", "-m", "northbridge_email_worker.health"]``)
+and for a local process alike. Each rq worker keeps a hash in Redis with its ``hostname``
+(``socket.gethostname()`` of its process: in compose, its container), ``pid``, ``state`` and
+``last_heartbeat``; rq expires the hash when the next heartbeat is overdue by 60 s, and marks
+it ``death`` when the worker stops. Healthy means one worker of this host:
+
+* has not stopped, and its pid runs here (a killed worker's hash outlives it);
+* and is busy (a job in hand: rq then lets the hash live until the job's timeout + 60 s,
+  its own deadline for that job) or wrote its heartbeat at most ``MAX_IDLE_HEARTBEAT_AGE_S``
+  ago (an idle worker writes one every ``WORKER_TTL_S - 15`` s, see worker.py).
+
+Otherwise, or when Redis does not answer within about 2 s, it prints one line to stderr and
+exits 1. The hashes are read directly, with only REDIS_URL: their fields are plain strings
+(the jobs' serializer plays no part), and building rq ``Worker`` objects (``Worker.all``)
+would raise the connection's socket timeout to minutes.
+"""
+
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from rq import worker_registration
+from rq.utils import now, utcparse
+from rq.worker import BaseWorker
+
+from northbridge_email_worker.worker import WORKER_TTL_S
+from northbridge_shared.settings import RedisSettings, load
+
+# An idle worker's heartbeats are WORKER_TTL_S - 15 s apart; the other 15 s are rq's own room
+# for the round trip and the registry clean-up it runs every 10 minutes between two of them.
+MAX_IDLE_HEARTBEAT_AGE_S = WORKER_TTL_S
+# Per connect and per reply, with no retry: a health check answers in about 2 s at worst.
+REDIS_TIMEOUT_S = 1.0
+
+_FIELDS = ("hostname", "pid", "state", "last_heartbeat", "death")
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """What rq keeps in Redis about one worker."""
+
+    name: str
+    hostname: str | None
+    pid: int | None
+    state: str | None
+    last_heartbeat: datetime | None
+    stopped: bool
+
+
+def connect(url: str) -> Redis:
+    """A client that fails fast: short timeouts, no retries."""
+    return Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+    )
+
+
+def registered_workers(connection: Redis) -> list[WorkerRecord]:
+    """Every worker in rq's registry whose hash has not expired yet."""
+    keys = sorted(worker_registration.get_keys(connection=connection))
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hmget(key, _FIELDS)
+        rows: list[list[str | None]] = pipe.execute()
+    return [
+        _record(key, dict(zip(_FIELDS, row, strict=True)))
+        for key, row in zip(keys, rows, strict=True)
+        if any(value is not None for value in row)  # an expired hash reads as all None
+    ]
+
+
+def _record(key: str, fields: dict[str, str | None]) -> WorkerRecord:
+    pid, last_heartbeat = fields["pid"], fields["last_heartbeat"]
+    return WorkerRecord(
+        name=key.removeprefix(BaseWorker.redis_worker_namespace_prefix),
+        hostname=fields["hostname"],
+        pid=int(pid) if pid else None,
+        state=fields["state"],
+        last_heartbeat=utcparse(last_heartbeat) if last_heartbeat else None,
+        stopped=fields["death"] is not None,
+    )
+
+
+def why_not_alive(worker: WorkerRecord, at: datetime) -> str | None:
+    """Why this worker does not count as alive, or None if it does."""
+    if worker.stopped:
+        return f"worker {worker.name} has stopped"
+    if worker.pid is None or not _running(worker.pid):
+        return f"worker {worker.name}'s pid {worker.pid} is not running here"
+    if worker.state == "busy":
+        return None
+    if worker.last_heartbeat is None:
+        return f"worker {worker.name} has no heartbeat"
+    age = (at - worker.last_heartbeat).total_seconds()
+    if age > MAX_IDLE_HEARTBEAT_AGE_S:
+        return (
+            f"worker {worker.name} ({worker.state}) last beat {age:.0f} s ago"
+            f" (limit {MAX_IDLE_HEARTBEAT_AGE_S} s)"
+        )
+    return None
+
+
+def problem(connection: Redis, hostname: str, at: datetime | None = None) -> str | None:
+    """Why no rq worker of ``hostname`` is alive, or None if one is."""
+    try:
+        workers = registered_workers(connection)
+    except (RedisError, OSError) as error:
+        return f"cannot read rq's workers from Redis: {type(error).__name__}: {error}"
+    ours = [w for w in workers if w.hostname == hostname]
+    if not ours:
+        return f"no rq worker of host {hostname} is registered in Redis"
+    reasons = [why_not_alive(w, at or now()) for w in ours]
+    if None in reasons:
+        return None
+    return f"no live rq worker of host {hostname}: " + "; ".join(filter(None, reasons))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    return True
+
+
+def main() -> None:
+    """Exit 0 if healthy, else 1 with the reason on stderr (2 is reserved by Docker)."""
+    try:
+        settings = load(RedisSettings)
+    except SystemExit:  # load() has printed the bad setting
+        raise SystemExit(1) from None
+    try:
+        connection = connect(settings.url)
+    except ValueError as error:
+        reason: str | None = f"invalid REDIS_URL: {error}"
+    else:
+        try:
+            reason = problem(connection, socket.gethostname())
+        finally:
+            connection.close()
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
