@@ -6,12 +6,12 @@ for a local process alike: it reads the heartbeat file the loop touches (see
 bound) and needs neither Kafka nor Redis. Otherwise it prints one line to stderr and exits 1.
 """
 
-import sys
 import time
 
 from pydantic_settings import BaseSettings
 
-from northbridge_shared.settings import BridgeHeartbeat, BridgeSettings, load
+from northbridge_shared.health import run_check
+from northbridge_shared.settings import BridgeHeartbeat, BridgeSettings
 
 
 class HeartbeatSettings(BaseSettings, BridgeHeartbeat):
@@ -39,15 +39,8 @@ def problem(settings: BridgeHeartbeat, now: float | None = None) -> str | None:
 
 
 def main() -> None:
-    """Exit 0 if healthy, else 1 with the reason on stderr (2 is reserved by Docker)."""
-    try:
-        settings = load(HeartbeatSettings)
-    except SystemExit:  # load() has printed the bad setting
-        raise SystemExit(1) from None
-    reason = problem(settings)
-    if reason is not None:
-        print(reason, file=sys.stderr)
-        raise SystemExit(1)
+    """Exit 0 if healthy, else 1 with the reason on stderr."""
+    run_check(HeartbeatSettings, problem)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ would raise the connection's socket timeout to minutes.
 
 import os
 import socket
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +31,8 @@ from rq.utils import now, utcparse
 from rq.worker import BaseWorker
 
 from northbridge_email_worker.worker import WORKER_TTL_S
-from northbridge_shared.settings import RedisSettings, load
+from northbridge_shared.health import run_check
+from northbridge_shared.settings import RedisSettings
 
 # An idle worker's heartbeats are WORKER_TTL_S - 15 s apart; the other 15 s are rq's own room
 # for the round trip and the registry clean-up it runs every 10 minutes between two of them.
@@ -136,24 +136,21 @@ def _running(pid: int) -> bool:
     return True
 
 
-def main() -> None:
-    """Exit 0 if healthy, else 1 with the reason on stderr (2 is reserved by Docker)."""
-    try:
-        settings = load(RedisSettings)
-    except SystemExit:  # load() has printed the bad setting
-        raise SystemExit(1) from None
+def problem_here(settings: RedisSettings) -> str | None:
+    """Why no rq worker of this host is alive, asking the Redis of ``settings``."""
     try:
         connection = connect(settings.url)
     except ValueError as error:
-        reason: str | None = f"invalid REDIS_URL: {error}"
-    else:
-        try:
-            reason = problem(connection, socket.gethostname())
-        finally:
-            connection.close()
-    if reason is not None:
-        print(reason, file=sys.stderr)
-        raise SystemExit(1)
+        return f"invalid REDIS_URL: {error}"
+    try:
+        return problem(connection, socket.gethostname())
+    finally:
+        connection.close()
+
+
+def main() -> None:
+    """Exit 0 if healthy, else 1 with the reason on stderr."""
+    run_check(RedisSettings, problem_here)
 
 
 if __name__ == "__main__":
