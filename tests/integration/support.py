@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -94,6 +95,23 @@ def commit_offsets(bootstrap: str, offsets: dict[TopicPartition, int]) -> None:
             await consumer.stop()
 
     asyncio.run(write())
+
+
+def group_state(bootstrap: str, group: str = BRIDGE_GROUP) -> str:
+    """The consumer group's state as the coordinator reports it: Empty, Stable, ..."""
+
+    async def read() -> str:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_consumer_groups([group])
+        finally:
+            await admin.close()
+        # DescribeGroups response: groups = [(error_code, group_id, state, ...), ...]
+        state: str = described[0].groups[0][2]
+        return state
+
+    return asyncio.run(read())
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
