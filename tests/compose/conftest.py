@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,13 +132,22 @@ def compose_env(ports: dict[str, int]) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="package")
-def stack() -> Iterator[ComposeStack]:
+def require_engine() -> None:
+    """Skip without a Docker engine, or fail when CI demands one."""
     if not engine_answers():
         reason = "no Docker engine with Compose v2 answers; the compose tests need one"
         if os.environ.get("NORTHBRIDGE_REQUIRE_COMPOSE") == "1":
             pytest.fail(f"{reason} (NORTHBRIDGE_REQUIRE_COMPOSE=1)")
         pytest.skip(reason)
+
+
+@contextmanager
+def compose_project() -> Iterator[ComposeStack]:
+    """A compose project of our own on free ports; nothing runs until it is brought up.
+
+    Whatever ran in it is removed with its volumes at the end.
+    """
+    require_engine()
     ports = {
         name: free_port()
         for name in (
@@ -161,10 +171,6 @@ def stack() -> Iterator[ComposeStack]:
         kafka = f"127.0.0.1:{ports['PUBLISH_KAFKA_PORT']}"
         system = ComposeStack(project, compose_env(ports), kafka, http, mailpit, redis)
         try:
-            system.compose(
-                "up", "--detach", "--build", "--wait", "--scale", "email-worker=1",
-                timeout=UP_TIMEOUT_S,
-            )  # fmt: skip
             yield system
         except ComposeError as error:
             logs = system.compose("logs", "--no-color", "--tail", "40")
@@ -172,3 +178,14 @@ def stack() -> Iterator[ComposeStack]:
         finally:
             system.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
             redis.close()
+
+
+# Module scope: the next module's stack starts only after this one is gone (2 cores).
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    with compose_project() as system:
+        system.compose(
+            "up", "--detach", "--build", "--wait", "--scale", "email-worker=1",
+            timeout=UP_TIMEOUT_S,
+        )  # fmt: skip
+        yield system

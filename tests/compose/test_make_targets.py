@@ -1,0 +1,75 @@
+"""`make up`, `make produce`, `make ps`, `make down` in compose mode: what a user types."""
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from northbridge_shared.contracts import NORTH_TOPIC
+from tests.integration.support import wait_for
+
+from .conftest import ROOT, UP_TIMEOUT_S, ComposeStack, compose_project
+
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
+
+MAIL_TIMEOUT_S = 60.0
+
+
+def make(system: ComposeStack, *args: str, stdin: str = "", timeout: float = 300) -> str:
+    """Run make in the repository with the project's environment; its output."""
+    env = system.env | {"COMPOSE_PROJECT_NAME": system.project}
+    done = subprocess.run(
+        ["make", *args],  # noqa: S607 - make from PATH, as a user runs it
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"make {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def subjects(system: ComposeStack) -> list[str]:
+    return [mail["Subject"] for mail in system.mails()]
+
+
+def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
+    # Our own mode file: a developer's running stack keeps its .stack/mode.
+    mode = tmp_path / "mode"
+    options = ("MODE=compose", f"MODE_FILE={mode}")
+    with compose_project() as system:
+        shown = make(system, "up", *options, "WORKERS=1", timeout=UP_TIMEOUT_S)
+        assert f"gateway http://127.0.0.1:{system.env['PUBLISH_GATEWAY_PORT']}" in shown
+        assert mode.read_text().strip() == "compose"
+
+        answer = system.post("/v1/North", {"name": "ada", "loc": "make"})
+        assert answer.status_code == 202, answer.text
+        name = f"produced-{uuid.uuid4().hex[:8]}"
+        make(
+            system,
+            "produce",
+            *options,
+            f"TOPIC={NORTH_TOPIC}",
+            stdin=f'{{"name": "{name}", "loc": "make"}}\n',
+        )
+        wait_for(
+            lambda: (
+                {"Notification: ada in make", f"Notification: {name} in make"}
+                <= set(subjects(system))
+            ),
+            timeout=MAIL_TIMEOUT_S,
+            what="the posted and the produced event's mails",
+        )
+
+        make(system, "up", *options, "WORKERS=3", timeout=UP_TIMEOUT_S)
+        workers = system.compose("ps", "--quiet", "email-worker").split()
+        assert len(workers) == 3
+        assert "gateway" in make(system, "ps", *options)
+
+        make(system, "down", *options)
+        assert system.compose("ps", "--all", "--quiet").split() == []
+        assert not mode.exists()
