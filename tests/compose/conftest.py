@@ -28,6 +28,7 @@ OFFLINE_IMAGES = ROOT / "deploy" / "offline" / "images.env"
 # A cold build downloads every wheel; later ones reuse the layers.
 UP_TIMEOUT_S = 900.0
 COMMAND_TIMEOUT_S = 180.0
+MAKE_TIMEOUT_S = 300.0
 
 pytestmark = pytest.mark.compose
 
@@ -52,10 +53,19 @@ class ComposeStack:
     ) -> str:
         """Run ``docker compose -p PROJECT ARGS``; its stdout, or ComposeError with the output."""
         argv = ["docker", "compose", "--project-name", self.project, *args]
+        return self._run(argv, self.env, stdin, timeout)
+
+    def make(self, *args: str, stdin: str = "", timeout: float = MAKE_TIMEOUT_S) -> str:
+        """Run ``make ARGS`` in the repository, as a user would, on this project."""
+        env = self.env | {"COMPOSE_PROJECT_NAME": self.project}
+        return self._run(["make", *args], env, stdin, timeout)
+
+    @staticmethod
+    def _run(argv: list[str], env: dict[str, str], stdin: str | None, timeout: float) -> str:
         done = subprocess.run(
             argv,
             cwd=ROOT,
-            env=self.env,
+            env=env,
             input=stdin,
             capture_output=True,
             text=True,
@@ -63,7 +73,7 @@ class ComposeStack:
             check=False,
         )
         if done.returncode != 0:
-            command = " ".join(argv[2:])
+            command = " ".join(argv)
             raise ComposeError(f"`{command}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
         return done.stdout
 

@@ -1,6 +1,5 @@
 """`make up`, `make produce`, `make ps`, `make down` in compose mode: what a user types."""
 
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -9,28 +8,11 @@ import pytest
 from northbridge_shared.contracts import NORTH_TOPIC
 from tests.integration.support import wait_for
 
-from .conftest import ROOT, UP_TIMEOUT_S, ComposeStack, compose_project
+from .conftest import UP_TIMEOUT_S, ComposeStack, compose_project
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
 MAIL_TIMEOUT_S = 60.0
-
-
-def make(system: ComposeStack, *args: str, stdin: str = "", timeout: float = 300) -> str:
-    """Run make in the repository with the project's environment; its output."""
-    env = system.env | {"COMPOSE_PROJECT_NAME": system.project}
-    done = subprocess.run(
-        ["make", *args],  # noqa: S607 - make from PATH, as a user runs it
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"make {' '.join(args)}:\n{done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def subjects(system: ComposeStack) -> list[str]:
@@ -42,15 +24,14 @@ def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
     mode = tmp_path / "mode"
     options = ("MODE=compose", f"MODE_FILE={mode}")
     with compose_project() as system:
-        shown = make(system, "up", *options, "WORKERS=1", timeout=UP_TIMEOUT_S)
+        shown = system.make("up", *options, "WORKERS=1", timeout=UP_TIMEOUT_S)
         assert f"gateway http://127.0.0.1:{system.env['PUBLISH_GATEWAY_PORT']}" in shown
         assert mode.read_text().strip() == "compose"
 
         answer = system.post("/v1/North", {"name": "ada", "loc": "make"})
         assert answer.status_code == 202, answer.text
         name = f"produced-{uuid.uuid4().hex[:8]}"
-        make(
-            system,
+        system.make(
             "produce",
             *options,
             f"TOPIC={NORTH_TOPIC}",
@@ -65,11 +46,11 @@ def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
             what="the posted and the produced event's mails",
         )
 
-        make(system, "up", *options, "WORKERS=3", timeout=UP_TIMEOUT_S)
+        system.make("up", *options, "WORKERS=3", timeout=UP_TIMEOUT_S)
         workers = system.compose("ps", "--quiet", "email-worker").split()
         assert len(workers) == 3
-        assert "gateway" in make(system, "ps", *options)
+        assert "gateway" in system.make("ps", *options)
 
-        make(system, "down", *options)
+        system.make("down", *options)
         assert system.compose("ps", "--all", "--quiet").split() == []
         assert not mode.exists()
