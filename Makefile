@@ -55,7 +55,9 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 ifeq ($(MODE),compose)
 up: ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
-	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS)
+	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
+		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
+		"registry: run deploy/offline/bootstrap once (README: No registry?)." >&2; exit 1; }
 	@mkdir -p $(dir $(MODE_FILE)) && echo compose > $(MODE_FILE)
 	@echo "gateway http://$$($(COMPOSE) port gateway 9000), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 
