@@ -3,6 +3,9 @@
 Offsets are committed only after both the dead letters are acknowledged by Kafka and
 the jobs are in Redis, so a crash at any point re-reads (and dedupes) rather than loses.
 
+A poll that raises because aiokafka cannot decode a record does not stop the loop: see
+:meth:`Bridge._recover` and :mod:`northbridge_bridge.salvage`.
+
 Every turn of the loop beats the heartbeat (see :mod:`northbridge_bridge.heartbeat`): each
 poll, empty or not, each attempt at a batch step, and each second of a retry's backoff. So
 a bridge retrying through a Redis outage is alive (and logs ``batch_step_failed``), while
@@ -25,6 +28,7 @@ from northbridge_bridge.dead_letter import send_dead_letters
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
 from northbridge_bridge.records import Accepted, Rejected, decode
+from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
 from northbridge_shared.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
@@ -64,9 +68,12 @@ class Bridge:
     async def run(self, stopping: asyncio.Event) -> None:
         """Process batches until ``stopping`` is set; the current batch is always finished."""
         while not stopping.is_set():
-            batch = await self._consumer.getmany(
-                timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_size
-            )
+            try:
+                batch = await self._poll()
+            except UNREADABLE as error:
+                log.warning("poll_found_unreadable_record", error=repr(error))
+                await self._until_done(lambda: self._recover(stopping), stopping)
+                continue
             self._heartbeat.beat()
             if batch:
                 try:
@@ -76,15 +83,80 @@ class Bridge:
                     log.warning("batch_abandoned_at_shutdown", records=_count(batch))
                     return
 
+    async def _poll(self, *partitions: TopicPartition) -> dict[TopicPartition, list[Any]]:
+        batch: dict[TopicPartition, list[Any]] = await self._consumer.getmany(
+            *partitions,
+            timeout_ms=self._settings.poll_timeout_ms,
+            max_records=self._settings.batch_size,
+        )
+        return batch
+
+    async def _recover(self, stopping: asyncio.Event) -> None:
+        """Poll one partition at a time to find the one aiokafka cannot read on, and pass it.
+
+        The failed poll may have taken records of other partitions that it never returned,
+        so every partition first goes back to its committed offset (records read again are
+        deduplicated). Partitions that read fine are processed as usual; the one that raises
+        is read raw from its position (see :func:`salvage.salvage`) and moved past the batch
+        aiokafka stopped in. Its next poll reads on from there; any further bad batch, in
+        this partition or another, makes the next poll raise and comes here again.
+        """
+        assigned = sorted(self._consumer.assignment())
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            if committed is None:  # as auto_offset_reset="earliest" would
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+        ends = await self._consumer.end_offsets(assigned)
+        for tp in assigned:
+            self._heartbeat.beat()
+            if await self._consumer.position(tp) >= ends[tp]:
+                continue  # nothing to read, and a poll would wait for its timeout
+            try:
+                batch = await self._poll(tp)
+            except UNREADABLE:
+                await self._pass_unreadable(tp, stopping)
+            else:
+                if batch:
+                    async with self.busy:
+                        await self._process(batch, stopping)
+
+    async def _pass_unreadable(self, tp: TopicPartition, stopping: asyncio.Event) -> None:
+        position = await self._consumer.position(tp)
+        data = await fetch_raw(self._producer.client, tp, position)
+        salvaged = salvage(tp, position, data, self._settings.routes)
+        log.warning(
+            "unreadable_batch_passed",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=position,
+            next_offset=salvaged.next_offset,
+            records=len(salvaged.decoded),
+        )
+        async with self.busy:
+            await self._settle(salvaged.decoded, {tp: salvaged.next_offset}, stopping)
+        self._consumer.seek(tp, salvaged.next_offset)
+
     async def _process(
         self, batch: dict[TopicPartition, list[Any]], stopping: asyncio.Event
     ) -> None:
-        started = time.perf_counter()
         decoded = [
             decode(record, self._settings.routes)
             for records in batch.values()
             for record in records
         ]
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        await self._settle(decoded, offsets, stopping)
+
+    async def _settle(
+        self,
+        decoded: list[Accepted | Rejected],
+        offsets: dict[TopicPartition, int],
+        stopping: asyncio.Event,
+    ) -> None:
+        """Dead-letter the rejected, enqueue the accepted, then commit ``offsets``."""
+        started = time.perf_counter()
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         rejected = [d for d in decoded if isinstance(d, Rejected)]
         for r in rejected:
@@ -100,7 +172,7 @@ class Bridge:
         enqueued = await self._until_done(
             lambda: asyncio.to_thread(self._enqueuer.enqueue, accepted), stopping
         )
-        await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        await self._commit(offsets)
         log.info(
             "batch_done",
             records=len(decoded),
