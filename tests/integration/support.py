@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from redis import Redis
 from rq import Queue
@@ -169,3 +169,24 @@ def wait_for_mail(maildir: Path, event_id: str, timeout: float = 30) -> list[Ema
 def mails_about(maildir: Path, name: str) -> list[EmailMessage]:
     """Mails in the sink whose subject names ``name`` (for events with unknown ids)."""
     return [m for m in read_mail(maildir) if name in str(m["Subject"])]
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> tuple[int, int]:
+    """Write one record as any producer may (no key, no headers by default); its position."""
+
+    async def send() -> tuple[int, int]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(topic, value=value, key=key, headers=headers or [])
+        finally:
+            await producer.stop()
+        return meta.partition, meta.offset
+
+    return asyncio.run(send())

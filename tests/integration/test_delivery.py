@@ -82,7 +82,7 @@ def test_console_producer_event_becomes_a_mail(pipeline: Pipeline) -> None:
     wait_for(lambda: mails_about(pipeline.maildir, name), timeout=TIMEOUT, what="the mail")
     settle(pipeline)
     [mail] = mails_about(pipeline.maildir, name)
-    assert re.fullmatch(r"<north-updates-\d+-\d+@test\.northbridge>", str(mail["Message-ID"]))
+    assert re.fullmatch(r"<_north-updates-\d+-\d+@test\.northbridge>", str(mail["Message-ID"]))
 
 
 def test_poison_record_goes_to_dead_letter_and_next_one_flows(pipeline: Pipeline) -> None:

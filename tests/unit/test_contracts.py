@@ -5,8 +5,8 @@ import importlib
 import pytest
 from rq.job import JOB_ID_PATTERN
 
-from northbridge_shared.contracts import DELIVER_JOB, dead_letter_topic, derived_event_id
-from northbridge_shared.events import is_idempotency_key
+from northbridge_shared.contracts import DELIVER_JOB, dead_letter_topic
+from northbridge_shared.identity import derived_event_id, is_idempotency_key
 from northbridge_shared.settings import BridgeSettings, GatewaySettings, load
 
 
@@ -19,8 +19,8 @@ def test_deliver_job_path_resolves() -> None:
 def test_topic_names() -> None:
     """Dead-letter topics and derived ids follow the documented shapes."""
     assert dead_letter_topic("north-updates") == "north-updates.dlq"
-    assert derived_event_id("north-updates", 3, 12) == "north-updates-3-12"
-    assert derived_event_id("eu.orders", 0, 5) == "eu_orders-0-5"
+    assert derived_event_id("north-updates", 3, 12) == "_north-updates-3-12"
+    assert derived_event_id("eu.orders", 0, 5) == "_eu_orders-0-5"
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,12 @@ def test_topic_names() -> None:
 def test_event_ids_are_valid_rq_job_ids(event_id: str) -> None:
     """Every id the pipeline makes or accepts is one rq takes as a job id."""
     assert JOB_ID_PATTERN.fullmatch(event_id)
-    assert is_idempotency_key(event_id)
+
+
+def test_client_keys_and_position_ids_never_meet() -> None:
+    """No Idempotency-Key (nor event-id header) can take the form of a position id."""
+    assert not is_idempotency_key(derived_event_id("north-updates", 0, 554))
+    assert is_idempotency_key("north-updates-0-554")  # a client's key, in its own namespace
 
 
 def test_routes_are_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
 
 # The settings models each service loads at start, by their variables' prefixes.
 READS = {
-    "gateway": ("LOG_", "KAFKA_", "GATEWAY_"),
+    "gateway": ("LOG_", "KAFKA_", "REDIS_", "GATEWAY_", "JOB_"),
     "bridge": ("LOG_", "KAFKA_", "REDIS_", "BRIDGE_", "JOB_"),
     "email-worker": ("LOG_", "REDIS_", "WORKER_", "SMTP_", "MAIL_"),
 }

@@ -3,7 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from northbridge_shared.events import Event, is_idempotency_key
+from northbridge_shared.events import Event
+from northbridge_shared.identity import is_idempotency_key
 
 
 def test_seed_payload_is_valid() -> None:

@@ -34,7 +34,7 @@ def test_console_producer_record_gets_position_id() -> None:
     """A raw record (no key, no headers) gets an id from topic/partition/offset."""
     decoded = decode(FakeRecord(topic="south-updates", partition=0, offset=7), DEFAULT_ROUTES)
     assert isinstance(decoded, Accepted)
-    assert decoded.delivery.event_id == "south-updates-0-7"
+    assert decoded.delivery.event_id == "_south-updates-0-7"
     assert decoded.queue == EMAIL_QUEUE
 
 

@@ -28,13 +28,3 @@ DLQ_SUFFIX: Final = ".dlq"
 def dead_letter_topic(topic: str) -> str:
     """The dead-letter topic for records of ``topic`` that cannot be turned into jobs."""
     return f"{topic}{DLQ_SUFFIX}"
-
-
-def derived_event_id(topic: str, partition: int, offset: int) -> str:
-    """The id of an event written to Kafka without an ``event-id`` header.
-
-    Records injected with ``kafka-console-producer`` carry no id; deriving one from their
-    position means a replay of the same record maps to the same job and the same mail.
-    Topic names may contain ".", which rq job ids may not, so it becomes "_".
-    """
-    return f"{topic.replace('.', '_')}-{partition}-{offset}"

@@ -14,11 +14,6 @@ MAX_SUBJECT: Final = 200
 MAX_MESSAGE: Final = 10_000
 MAX_KEY: Final = 200
 
-# An Idempotency-Key becomes the event id, the RQ job id and the left half of a Message-ID,
-# so it is restricted to characters safe in all three: rq 3 refuses job ids outside
-# [A-Za-z0-9_-] (rq.job.JOB_ID_PATTERN), which rules out "." and ":".
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -50,8 +45,3 @@ class Event(BaseModel):
     def partition_key(self) -> bytes:
         """The Kafka key: one key's events stay in order on one partition."""
         return (self.key or self.recipient or self.name).encode()
-
-
-def is_idempotency_key(value: str) -> bool:
-    """Whether a client-supplied ``Idempotency-Key`` can serve as an event id."""
-    return IDEMPOTENCY_KEY.fullmatch(value) is not None

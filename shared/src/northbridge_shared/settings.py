@@ -132,6 +132,21 @@ class JobSettings(BaseSettings):
     # A finished job is kept this long; while it exists a re-read event is not enqueued again.
     result_ttl_s: Annotated[int, Field(ge=1)] = 24 * 3600
     failure_ttl_s: Annotated[int, Field(ge=1)] = 7 * 24 * 3600
+    # How long an event id stays bound to its event (topic and body; see identity.py): a
+    # reused Idempotency-Key is refused, a conflicting record dead-lettered, for this long.
+    # Counted from acceptance, so it covers the job's own life after it ran.
+    event_id_ttl_s: Annotated[int, Field(ge=1)] = 8 * 24 * 3600
+
+    @field_validator("event_id_ttl_s")
+    @classmethod
+    def _bound_while_jobs_live(cls, value: int, info: ValidationInfo) -> int:
+        kept = [info.data[name] for name in ("result_ttl_s", "failure_ttl_s") if name in info.data]
+        if kept and value < max(kept):
+            raise ValueError(
+                "must be at least as long as jobs are kept"
+                f" (JOB_RESULT_TTL_S, JOB_FAILURE_TTL_S: {max(kept)} s)"
+            )
+        return value
 
 
 class WorkerSettings(BaseSettings):

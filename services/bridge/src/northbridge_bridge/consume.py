@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from northbridge_bridge.dead_letter import send_dead_letters
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
-from northbridge_bridge.records import Accepted, Rejected, decode
+from northbridge_bridge.records import Accepted, Record, Rejected, decode
 from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
 from northbridge_shared.settings import BridgeSettings
 
@@ -155,29 +155,31 @@ class Bridge:
         offsets: dict[TopicPartition, int],
         stopping: asyncio.Event,
     ) -> None:
-        """Dead-letter the rejected, enqueue the accepted, then commit ``offsets``."""
+        """Dead-letter the rejected and conflicting, enqueue the new, then commit ``offsets``."""
         started = time.perf_counter()
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         rejected = [d for d in decoded if isinstance(d, Rejected)]
+        plan = await self._until_done(
+            lambda: asyncio.to_thread(self._enqueuer.plan, accepted), stopping
+        )
+        rejected += [_conflict(item) for item in plan.conflicts]
+        for item in plan.duplicates:  # a re-read, or a replay: its job exists already
+            log.info("duplicate_event", event_id=item.delivery.event_id, **_position(item.record))
         for r in rejected:
-            log.warning(
-                "record_dead_lettered",
-                topic=r.record.topic,
-                partition=r.record.partition,
-                offset=r.record.offset,
-                reason=r.reason,
-            )
+            log.warning("record_dead_lettered", reason=r.reason, **_position(r.record))
         if rejected:
             await self._until_done(lambda: send_dead_letters(self._producer, rejected), stopping)
-        enqueued = await self._until_done(
-            lambda: asyncio.to_thread(self._enqueuer.enqueue, accepted), stopping
-        )
+        if plan.fresh:
+            await self._until_done(
+                lambda: asyncio.to_thread(self._enqueuer.write, plan.fresh), stopping
+            )
         await self._commit(offsets)
         log.info(
             "batch_done",
             records=len(decoded),
-            enqueued=enqueued.created,
-            duplicates=enqueued.duplicates,
+            enqueued=len(plan.fresh),
+            duplicates=len(plan.duplicates),
+            conflicts=len(plan.conflicts),
             dead_lettered=len(rejected),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
@@ -246,6 +248,18 @@ class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Log the partitions this bridge now reads."""
         log.info("partitions_assigned", partitions=_names(assigned))
+
+
+def _conflict(item: Accepted) -> Rejected:
+    reason = (
+        f"conflict: event id {item.delivery.event_id} is bound to another event"
+        " (another body or topic)"
+    )
+    return Rejected(item.record, reason)
+
+
+def _position(record: Record) -> dict[str, Any]:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
 
 
 def _names(partitions: set[TopicPartition]) -> list[str]:

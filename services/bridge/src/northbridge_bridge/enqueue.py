@@ -1,13 +1,18 @@
 """Accepted events become RQ jobs, a batch at a time, at most one job per event id.
 
 rq's own ``unique=True`` is atomic but costs one round trip per job (it ignores
-pipelines), so a batch is checked with one pipelined ``EXISTS`` and enqueued with one
-MULTI/EXEC. The check and the write are not one atomic step; that is safe because a
-partition has one consumer at a time in the group, and the worker's send record
-stops a second mail if two bridges ever raced on a record.
+pipelines), so a batch is planned with one pipelined read (each id's binding and whether
+its job exists) and written with one MULTI/EXEC (the jobs and their bindings). The read and
+the write are not one atomic step; that is safe because a partition has one consumer at a
+time in the group, and the worker's send record stops a second mail if two bridges ever
+raced on a record.
+
+An event id is bound to the fingerprint of its event (see ``northbridge_shared.identity``):
+a record whose id is bound to another event is a conflict, dead-lettered, never dropped as
+a duplicate; a record whose id is bound to the same event and has a job is a duplicate.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from rq import Queue, Retry
@@ -17,15 +22,17 @@ from rq.serializers import JSONSerializer
 
 from northbridge_bridge.records import Accepted
 from northbridge_shared.contracts import DELIVER_JOB
+from northbridge_shared.identity import binding_key, fingerprint
 from northbridge_shared.settings import JobSettings
 
 
 @dataclass(frozen=True)
-class Enqueued:
-    """What one batch did: jobs created, and events that already had one."""
+class Plan:
+    """What a batch of accepted events is: new jobs, duplicates, and conflicting ids."""
 
-    created: int
-    duplicates: int
+    fresh: list[Accepted] = field(default_factory=list)
+    duplicates: list[Accepted] = field(default_factory=list)
+    conflicts: list[Accepted] = field(default_factory=list)
 
 
 class Enqueuer:
@@ -36,20 +43,43 @@ class Enqueuer:
         self._jobs = jobs
         self._queues: dict[str, Queue] = {}
 
-    def enqueue(self, accepted: list[Accepted]) -> Enqueued:
-        """Create a job for every event id that has none yet; blocking (call it in a thread)."""
-        unique = list({a.delivery.event_id: a for a in accepted}.values())
+    def plan(self, accepted: list[Accepted]) -> Plan:
+        """Sort ``accepted`` by what its id already has; blocking (call it in a thread)."""
+        first: dict[str, Accepted] = {}
+        for item in accepted:
+            first.setdefault(item.delivery.event_id, item)
         with self._redis.pipeline(transaction=False) as pipe:
-            for item in unique:
-                pipe.exists(Job.key_for(item.delivery.event_id))
-            exists = pipe.execute()
-        fresh = [item for item, found in zip(unique, exists, strict=True) if not found]
+            for event_id in first:
+                pipe.get(binding_key(event_id))
+                pipe.exists(Job.key_for(event_id))
+            replies = pipe.execute()
+        known = {  # the fingerprint an id is bound to ("" if none), and whether it has a job
+            event_id: ((bound or b"").decode(), bool(exists))
+            for event_id, bound, exists in zip(first, replies[::2], replies[1::2], strict=True)
+        }
+        plan = Plan()
+        for item in accepted:
+            event_id, mine = item.delivery.event_id, _fingerprint(item)
+            bound, has_job = known[event_id]
+            if bound and bound != mine:
+                plan.conflicts.append(item)
+            elif has_job:
+                plan.duplicates.append(item)
+            else:
+                plan.fresh.append(item)
+                known[event_id] = (mine, True)  # a later record in this batch meets it
+        return plan
+
+    def write(self, fresh: list[Accepted]) -> None:
+        """Enqueue a job for each of ``fresh`` and bind its id, in one MULTI/EXEC; blocking."""
         with self._redis.pipeline(transaction=True) as pipe:
             for name in sorted({item.queue for item in fresh}):
                 data = [self._job(item) for item in fresh if item.queue == name]
                 self._queue(name).enqueue_many(data, pipeline=pipe)
+            for item in fresh:
+                key = binding_key(item.delivery.event_id)
+                pipe.set(key, _fingerprint(item), ex=self._jobs.event_id_ttl_s)
             pipe.execute()
-        return Enqueued(created=len(fresh), duplicates=len(accepted) - len(fresh))
 
     def _job(self, item: Accepted) -> EnqueueData:
         jobs = self._jobs
@@ -70,3 +100,7 @@ class Enqueuer:
         if name not in self._queues:
             self._queues[name] = Queue(name, connection=self._redis, serializer=JSONSerializer)
         return self._queues[name]
+
+
+def _fingerprint(item: Accepted) -> str:
+    return fingerprint(item.delivery.topic, item.delivery.event)

@@ -6,8 +6,9 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from northbridge_shared.contracts import EVENT_ID_HEADER, derived_event_id
-from northbridge_shared.events import Event, is_idempotency_key
+from northbridge_shared.contracts import EVENT_ID_HEADER
+from northbridge_shared.events import Event
+from northbridge_shared.identity import derived_event_id, is_idempotency_key
 from northbridge_shared.jobs import Delivery, Route
 
 
@@ -24,8 +25,9 @@ class Record(Protocol):
 
 @dataclass(frozen=True)
 class Accepted:
-    """A record that becomes one job on ``queue``."""
+    """A record that becomes one job on ``queue``, unless its event id has one already."""
 
+    record: Record
     queue: str
     delivery: Delivery
 
@@ -64,7 +66,7 @@ def _decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
     except ValidationError as error:
         return Rejected(record, summarize(error))
     delivery = Delivery(event_id=event_id, topic=record.topic, mail=route.mail, event=event)
-    return Accepted(queue=route.queue, delivery=delivery)
+    return Accepted(record=record, queue=route.queue, delivery=delivery)
 
 
 def summarize(error: ValidationError) -> str:

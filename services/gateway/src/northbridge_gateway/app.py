@@ -5,35 +5,57 @@ The producer is created inside the worker, after gunicorn forked it: a Kafka cli
 """
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from northbridge_gateway.health import healthz, readyz
+from northbridge_gateway.idempotency import Bindings
 from northbridge_gateway.intake import intake
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
-from northbridge_shared.settings import GatewaySettings, KafkaSettings
+from northbridge_shared.settings import GatewaySettings, JobSettings, KafkaSettings, RedisSettings
 
 ENDPOINTS = {"/v1/North": NORTH_TOPIC, "/v1/South": SOUTH_TOPIC}
 
 publisher_key = web.AppKey("publisher", Publisher)
 
 
-def build_app(gateway: GatewaySettings, kafka: KafkaSettings) -> web.Application:
-    """The routes, with the publisher opened and closed with the app."""
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Every settings model the gateway reads."""
+
+    gateway: GatewaySettings
+    kafka: KafkaSettings
+    redis: RedisSettings
+    jobs: JobSettings  # the binding time of an Idempotency-Key: JOB_EVENT_ID_TTL_S
+
+
+def build_app(config: GatewayConfig) -> web.Application:
+    """The routes, with the publisher and the key bindings opened and closed with the app."""
+    gateway, kafka, redis, jobs = config.gateway, config.kafka, config.redis, config.jobs
     publisher = Publisher(kafka.bootstrap_servers, gateway.publish_timeout_s, gateway.linger_ms)
+    # Redis answers only requests with an Idempotency-Key; the same deadline as Kafka's.
+    connection = Redis.from_url(
+        redis.url,
+        socket_timeout=gateway.publish_timeout_s,
+        socket_connect_timeout=gateway.publish_timeout_s,
+    )
+    bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
     app = web.Application(middlewares=[problem_middleware], client_max_size=gateway.max_body_bytes)
     app[publisher_key] = publisher
 
-    async def producer_lifetime(_: web.Application) -> AsyncIterator[None]:
+    async def lifetime(_: web.Application) -> AsyncIterator[None]:
         await publisher.start()
         yield
         await publisher.close(gateway.graceful_timeout_s)
+        await bindings.close()
 
-    app.cleanup_ctx.append(producer_lifetime)
+    app.cleanup_ctx.append(lifetime)
     for path, topic in ENDPOINTS.items():
-        app.router.add_post(path, intake(topic, publisher, gateway.retry_after_s))
+        app.router.add_post(path, intake(topic, publisher, bindings, gateway.retry_after_s))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(publisher))
     return app

@@ -1,7 +1,7 @@
 """``POST /v1/North`` and ``POST /v1/South``: validate, publish, answer honestly.
 
 The answer is 202 only once Kafka acknowledged (``acks=all``); every refusal is a
-problem+json body and nothing is published.
+problem+json body (a :class:`~northbridge_gateway.problems.Refusal`) and nothing is published.
 """
 
 import structlog
@@ -9,45 +9,30 @@ import uuid_utils
 from aiohttp import web
 from pydantic import ValidationError
 
-from northbridge_gateway.problems import Handler, problem
-from northbridge_gateway.publisher import KafkaUnavailableError, Publisher
+from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
+from northbridge_gateway.problems import Handler, Refusal
+from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
 from northbridge_shared.contracts import EVENT_ID_HEADER
-from northbridge_shared.events import Event, is_idempotency_key
+from northbridge_shared.events import Event
+from northbridge_shared.identity import fingerprint, is_idempotency_key
 
 log = structlog.get_logger(__name__)
 
 
-def intake(topic: str, publisher: Publisher, retry_after_s: int) -> Handler:
+def intake(topic: str, publisher: Publisher, bindings: Bindings, retry_after_s: int) -> Handler:
     """A handler that publishes valid events to ``topic``."""
+    retry_after = {"Retry-After": str(retry_after_s)}
 
     async def handle(request: web.Request) -> web.Response:
         if not _is_json(request.content_type):
-            return problem(415, f"send the event as application/json, not {request.content_type}")
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not is_idempotency_key(key):
-            detail = (
-                "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit"
-            )
-            return problem(400, detail)
-        body = await request.read()  # aiohttp answers 413 past client_max_size
-        try:
-            event = Event.model_validate_json(body)
-        except ValidationError as error:
-            return _invalid(error)
+            raise Refusal(415, f"send the event as application/json, not {request.content_type}")
+        key = _idempotency_key(request)
+        event = _validate(await request.read())  # aiohttp answers 413 past client_max_size
+        if key is not None:
+            await _bind(bindings, key, fingerprint(topic, event), retry_after)
+        # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
         event_id = key or str(uuid_utils.uuid7())
-        try:
-            placed = await publisher.publish(
-                topic,
-                key=event.partition_key(),
-                value=event.model_dump_json(exclude_none=True).encode(),
-                headers=[(EVENT_ID_HEADER, event_id.encode())],
-            )
-        except KafkaUnavailableError as error:
-            log.warning("event_not_published", event_id=event_id, topic=topic, error=str(error))
-            # The record may still reach Kafka after the deadline (aiokafka keeps it queued),
-            # so the answer says so: a retry with the same Idempotency-Key cannot double it.
-            detail = f"{error}; it may still arrive. Retry with the same Idempotency-Key."
-            return problem(503, detail, headers={"Retry-After": str(retry_after_s)})
+        placed = await _publish(publisher, topic, event_id, event, retry_after)
         log.info(
             "event_accepted",
             event_id=event_id,
@@ -55,15 +40,8 @@ def intake(topic: str, publisher: Publisher, retry_after_s: int) -> Handler:
             partition=placed.partition,
             offset=placed.offset,
         )
-        return web.json_response(
-            {
-                "id": event_id,
-                "topic": placed.topic,
-                "partition": placed.partition,
-                "offset": placed.offset,
-            },
-            status=202,
-        )
+        answer = {"id": event_id, "topic": placed.topic, "partition": placed.partition}
+        return web.json_response(answer | {"offset": placed.offset}, status=202)
 
     return handle
 
@@ -72,12 +50,57 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def _invalid(error: ValidationError) -> web.Response:
-    problems = error.errors(include_url=False, include_input=False, include_context=False)
-    if any(p["type"] == "json_invalid" for p in problems):
-        return problem(400, f"the body is not valid JSON: {problems[0]['msg']}")
-    fields = [
-        {"field": ".".join(str(part) for part in p["loc"]) or "(body)", "problem": p["msg"]}
-        for p in problems
-    ]
-    return problem(422, "the event does not match the expected shape", errors=fields)
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not is_idempotency_key(key):
+        detail = "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit"
+        raise Refusal(400, detail)
+    return key
+
+
+def _validate(body: bytes) -> Event:
+    try:
+        return Event.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_input=False, include_context=False)
+        if any(p["type"] == "json_invalid" for p in problems):
+            raise Refusal(400, f"the body is not valid JSON: {problems[0]['msg']}") from None
+        fields = [
+            {"field": ".".join(str(part) for part in p["loc"]) or "(body)", "problem": p["msg"]}
+            for p in problems
+        ]
+        detail = "the event does not match the expected shape"
+        raise Refusal(422, detail, errors=fields) from None
+
+
+async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[str, str]) -> None:
+    try:
+        await bindings.bind(key, bound_to)
+    except KeyReusedError:
+        detail = (
+            f"Idempotency-Key {key} was used for another event (another body or endpoint);"
+            " use a new key for a new event"
+        )
+        raise Refusal(422, detail, idempotency_key=key) from None
+    except BindingUnavailableError as error:
+        log.warning("idempotency_key_unchecked", event_id=key, error=str(error))
+        detail = "the Idempotency-Key cannot be checked right now; nothing was published"
+        raise Refusal(503, detail, headers=retry_after) from None
+
+
+async def _publish(
+    publisher: Publisher, topic: str, event_id: str, event: Event, retry_after: dict[str, str]
+) -> Placement:
+    try:
+        return await publisher.publish(
+            topic,
+            key=event.partition_key(),
+            value=event.model_dump_json(exclude_none=True).encode(),
+            headers=[(EVENT_ID_HEADER, event_id.encode())],
+        )
+    except KafkaUnavailableError as error:
+        log.warning("event_not_published", event_id=event_id, topic=topic, error=str(error))
+        # The record may still reach Kafka after the deadline (aiokafka keeps it queued),
+        # so the answer says so: a retry with the same Idempotency-Key cannot double it.
+        detail = f"{error}; it may still arrive. Retry with the same Idempotency-Key."
+        raise Refusal(503, detail, headers=retry_after) from None

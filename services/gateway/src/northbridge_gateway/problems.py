@@ -21,6 +21,20 @@ def problem(
     return web.json_response(body, status=status, headers=headers, content_type=PROBLEM_JSON)
 
 
+class Refusal(Exception):  # noqa: N818 - a refusal is an answer, not an error of ours
+    """Raised anywhere in a handler: the request is answered with this problem."""
+
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+
+    def response(self) -> web.Response:
+        """The problem+json answer."""
+        return problem(self.status, self.detail, headers=self.headers, **self.extra)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -29,6 +43,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Turn aiohttp's own errors (404, 405, 413 ...) into problem details too."""
     try:
         return await handler(request)
+    except Refusal as refusal:
+        return refusal.response()
     except web.HTTPException as error:
         if error.status < 400:  # redirects and successes pass through
             raise

@@ -9,8 +9,7 @@ from aiohttp import web
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from northbridge_gateway.app import build_app
-from northbridge_shared.settings import GatewaySettings, KafkaSettings
+from northbridge_gateway.app import GatewayConfig, build_app
 
 SHARED_MEMORY: Final = Path("/dev/shm")  # noqa: S108 - gunicorn makes its own mkstemp files
 
@@ -30,9 +29,9 @@ class StructlogLogger(Logger):  # type: ignore[misc]
 class Gateway(BaseApplication):  # type: ignore[misc]
     """The gunicorn master: forks ``workers`` aiohttp workers on ``host:port``."""
 
-    def __init__(self, gateway: GatewaySettings, kafka: KafkaSettings) -> None:
-        self._gateway = gateway
-        self._kafka = kafka
+    def __init__(self, config: GatewayConfig) -> None:
+        self._config = config
+        self._gateway = config.gateway
         super().__init__()
 
     def load_config(self) -> None:
@@ -56,9 +55,9 @@ class Gateway(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Callable[[], Awaitable[web.Application]]:
         """The parameterless async factory aiohttp's gunicorn worker calls after the fork."""
-        gateway, kafka = self._gateway, self._kafka
+        config = self._config
 
         async def factory() -> web.Application:
-            return build_app(gateway, kafka)
+            return build_app(config)
 
         return factory
