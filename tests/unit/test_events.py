@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from northbridge_shared.events import Event
+from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import is_idempotency_key
 
 
@@ -17,10 +17,10 @@ def test_rich_payload_is_valid() -> None:
     """Recipient, subject, message and key are optional extras."""
     event = Event.model_validate_json(
         b'{"name": "ada", "loc": "london", "recipient": "ada@example.com",'
-        b' "subject": "hi", "message": "line one\\nline two", "key": "k1"}'
+        b' "subject": "hi", "message": "line one\\nline two\\tend", "key": "k1"}'
     )
     assert event.recipient == "ada@example.com"
-    assert event.message == "line one\nline two"
+    assert event.message == "line one\nline two\tend"
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,9 @@ def test_rich_payload_is_valid() -> None:
             b'{"name": "ada", "loc": "london", "recipient": "a@example.com\\nBcc: b@x.org"}',
             "recipient",
         ),
+        (b'{"name": "ada", "loc": "london", "message": "bell\\u0007"}', "message"),
+        (b'{"name": "ada", "loc": "london", "message": "cr\\r\\nlf"}', "message"),
+        (b'{"name": "ada", "loc": "london", "message": "nul\\u0000"}', "message"),
     ],
 )
 def test_invalid_fields_are_refused(body: bytes, field: str) -> None:
@@ -69,3 +72,22 @@ def test_idempotency_keys_accepted(key: str) -> None:
 def test_idempotency_keys_refused(key: str) -> None:
     """Keys that could break a Redis key, an rq job id or a Message-ID are refused."""
     assert not is_idempotency_key(key)
+
+
+def test_a_key_named_twice_is_refused() -> None:
+    """Duplicate keys are not resolved by "last one wins": the event is refused."""
+    with pytest.raises(DuplicateKeyError, match="'name'"):
+        parse_event(b'{"name": "ada", "loc": "london", "name": "eve"}')
+
+
+@pytest.mark.parametrize("body", [b'{"name": NaN, "loc": "x"}', b"{not json", b'"\xff"'])
+def test_what_is_not_strict_json_is_refused(body: bytes) -> None:
+    """NaN, malformed text and bytes that are not UTF-8 never reach the model."""
+    with pytest.raises(ValueError):  # noqa: PT011 - json's errors differ per case
+        parse_event(body)
+
+
+def test_parse_event_holds_the_model_rules() -> None:
+    """Strict JSON that is not an event still fails on its field."""
+    with pytest.raises(ValidationError):
+        parse_event(b'{"name": 7, "loc": "x"}')

@@ -4,8 +4,9 @@ Limits are deliberately tight: every text that may end up in a mail header refus
 control characters (CR/LF would let a client inject headers, RFC 5322 section 2.2).
 """
 
+import json
 import re
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
@@ -15,6 +16,9 @@ MAX_MESSAGE: Final = 10_000
 MAX_KEY: Final = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A mail body may have tabs and line breaks; other controls (NUL, bare CR, ESC, ...) only
+# mangle or smuggle what a mail client shows. Lines end in "\n"; SMTP makes them CRLF.
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def _single_line(value: str) -> str:
@@ -23,7 +27,14 @@ def _single_line(value: str) -> str:
     return value
 
 
+def _body_text(value: str) -> str:
+    if _BODY_CONTROL.search(value):
+        raise ValueError("must not hold control characters other than tab and newline")
+    return value
+
+
 HeaderText = Annotated[str, AfterValidator(_single_line)]
+BodyText = Annotated[str, AfterValidator(_body_text)]
 
 
 class Event(BaseModel):
@@ -39,9 +50,43 @@ class Event(BaseModel):
     loc: Annotated[HeaderText, Field(min_length=1, max_length=MAX_NAME)]
     recipient: Annotated[EmailStr, AfterValidator(_single_line)] | None = None
     subject: Annotated[HeaderText, Field(min_length=1, max_length=MAX_SUBJECT)] | None = None
-    message: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE)] | None = None
+    message: Annotated[BodyText, Field(min_length=1, max_length=MAX_MESSAGE)] | None = None
     key: Annotated[HeaderText, Field(min_length=1, max_length=MAX_KEY)] | None = None
 
     def partition_key(self) -> bytes:
         """The Kafka key: one key's events stay in order on one partition."""
         return (self.key or self.recipient or self.name).encode()
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice; which value was meant is unknowable."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def parse_event(data: bytes) -> Event:
+    """The event in ``data``, read as strict JSON (RFC 8259), then held to the model's rules.
+
+    Pydantic's own JSON parser keeps the last of duplicated keys, so ``{"name": "a",
+    "name": "b"}`` would pass as "b"; json's hooks refuse that, and NaN and Infinity too.
+    Raises ``ValueError`` (``DuplicateKeyError`` among them) for what is not such JSON and
+    pydantic's ``ValidationError`` (also a ``ValueError``) for JSON that is not an event.
+    """
+    return Event.model_validate(
+        json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(key)
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")

@@ -13,7 +13,7 @@ from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, K
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
 from northbridge_shared.contracts import EVENT_ID_HEADER
-from northbridge_shared.events import Event
+from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
 
 log = structlog.get_logger(__name__)
@@ -60,17 +60,21 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 def _validate(body: bytes) -> Event:
     try:
-        return Event.model_validate_json(body)
+        return parse_event(body)
     except ValidationError as error:
         problems = error.errors(include_url=False, include_input=False, include_context=False)
-        if any(p["type"] == "json_invalid" for p in problems):
-            raise Refusal(400, f"the body is not valid JSON: {problems[0]['msg']}") from None
         fields = [
             {"field": ".".join(str(part) for part in p["loc"]) or "(body)", "problem": p["msg"]}
             for p in problems
         ]
         detail = "the event does not match the expected shape"
         raise Refusal(422, detail, errors=fields) from None
+    except DuplicateKeyError as error:
+        detail = "the event names a field twice"
+        fields = [{"field": error.key, "problem": "duplicate key"}]
+        raise Refusal(422, detail, errors=fields) from None
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, NaN
+        raise Refusal(400, f"the body is not valid JSON: {error}") from None
 
 
 async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[str, str]) -> None:
