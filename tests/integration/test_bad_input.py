@@ -19,7 +19,7 @@ CASES = [
     pytest.param('{"name": "' + "a" * 70_000 + '", "loc": "x"}', {}, 413, id="huge-body"),
     pytest.param('{"name": "ada", "loc": "x", "name": "eve"}', {}, 422, id="duplicate-key"),
     pytest.param('{"name": "a", "loc": "x", "message": "a\\u001bb"}', {}, 422, id="escape-in-body"),
-    pytest.param('{"name": NaN, "loc": "x"}', {}, 400, id="nan"),
+    pytest.param('{"name": NaN, "loc": "x"}', {}, 422, id="nan"),
     pytest.param(SEED, {"content-type": "text/plain"}, 415, id="not-json-content-type"),
     pytest.param(SEED, {"Idempotency-Key": "no spaces allowed"}, 400, id="bad-idempotency-key"),
 ]

@@ -7,7 +7,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from northbridge_shared.contracts import EVENT_ID_HEADER
-from northbridge_shared.events import parse_event
+from northbridge_shared.events import DuplicateKeyError, parse_event
 from northbridge_shared.identity import derived_event_id, is_idempotency_key
 from northbridge_shared.jobs import Delivery, Route
 
@@ -65,8 +65,8 @@ def _decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
         event = parse_event(record.value)
     except ValidationError as error:
         return Rejected(record, summarize(error))
-    except ValueError as error:  # not JSON, or a key named twice
-        return Rejected(record, f"value is not a JSON event: {error}")
+    except DuplicateKeyError as error:
+        return Rejected(record, f"value: {error}")
     delivery = Delivery(event_id=event_id, topic=record.topic, mail=route.mail, event=event)
     return Accepted(record=record, queue=route.queue, delivery=delivery)
 

@@ -61,20 +61,19 @@ def _idempotency_key(request: web.Request) -> str | None:
 def _validate(body: bytes) -> Event:
     try:
         return parse_event(body)
+    except DuplicateKeyError as error:
+        fields = [{"field": error.key, "problem": "duplicate key"}]
+        raise Refusal(422, "the event names a field twice", errors=fields) from None
     except ValidationError as error:
         problems = error.errors(include_url=False, include_input=False, include_context=False)
+        if any(p["type"] == "json_invalid" for p in problems):
+            raise Refusal(400, f"the body is not valid JSON: {problems[0]['msg']}") from None
         fields = [
             {"field": ".".join(str(part) for part in p["loc"]) or "(body)", "problem": p["msg"]}
             for p in problems
         ]
         detail = "the event does not match the expected shape"
         raise Refusal(422, detail, errors=fields) from None
-    except DuplicateKeyError as error:
-        detail = "the event names a field twice"
-        fields = [{"field": error.key, "problem": "duplicate key"}]
-        raise Refusal(422, detail, errors=fields) from None
-    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, NaN
-        raise Refusal(400, f"the body is not valid JSON: {error}") from None
 
 
 async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[str, str]) -> None:
