@@ -113,6 +113,7 @@ def pipeline(
         "GATEWAY_PORT": str(port),
         "GATEWAY_WORKERS": "2",
         "GATEWAY_PUBLISH_TIMEOUT_S": "3",
+        "GATEWAY_BODY_TIMEOUT_S": "2",
         "BRIDGE_POLL_TIMEOUT_MS": "200",
         "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
         "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",

@@ -71,6 +71,13 @@ class GatewaySettings(BaseSettings):
     retry_after_s: Annotated[int, Field(ge=1)] = 5
     graceful_timeout_s: Annotated[int, Field(ge=1)] = 30
     linger_ms: Annotated[int, Field(ge=0)] = 5
+    # A body that has not fully arrived this long after its headers gets 408.
+    body_timeout_s: PositiveSeconds = 10.0
+    # An idle keep-alive connection is closed after this; it is also the time a new
+    # connection has to send its request's headers (aiohttp's one timer for both).
+    keepalive_s: Annotated[int, Field(ge=1)] = 5
+    # Open connections per worker process; the next one gets 503 and is closed.
+    max_connections: Annotated[int, Field(ge=1)] = 1000
 
 
 def _default_heartbeat_file() -> Path:

@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from northbridge_gateway.health import healthz, readyz
+from northbridge_gateway.http_server import connection_cap_middleware
 from northbridge_gateway.idempotency import Bindings
 from northbridge_gateway.intake import intake
 from northbridge_gateway.problems import problem_middleware
@@ -44,7 +45,10 @@ def build_app(config: GatewayConfig) -> web.Application:
         socket_connect_timeout=gateway.publish_timeout_s,
     )
     bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
-    app = web.Application(middlewares=[problem_middleware], client_max_size=gateway.max_body_bytes)
+    app = web.Application(
+        middlewares=[connection_cap_middleware, problem_middleware],
+        client_max_size=gateway.max_body_bytes,
+    )
     app[publisher_key] = publisher
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
@@ -55,7 +59,7 @@ def build_app(config: GatewayConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifetime)
     for path, topic in ENDPOINTS.items():
-        app.router.add_post(path, intake(topic, publisher, bindings, gateway.retry_after_s))
+        app.router.add_post(path, intake(topic, publisher, bindings, gateway))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(publisher))
     return app

@@ -4,6 +4,8 @@ The answer is 202 only once Kafka acknowledged (``acks=all``); every refusal is 
 problem+json body (a :class:`~northbridge_gateway.problems.Refusal`) and nothing is published.
 """
 
+import asyncio
+
 import structlog
 import uuid_utils
 from aiohttp import web
@@ -15,19 +17,22 @@ from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publ
 from northbridge_shared.contracts import EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
+from northbridge_shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
 
-def intake(topic: str, publisher: Publisher, bindings: Bindings, retry_after_s: int) -> Handler:
+def intake(
+    topic: str, publisher: Publisher, bindings: Bindings, settings: GatewaySettings
+) -> Handler:
     """A handler that publishes valid events to ``topic``."""
-    retry_after = {"Retry-After": str(retry_after_s)}
+    retry_after = {"Retry-After": str(settings.retry_after_s)}
 
     async def handle(request: web.Request) -> web.Response:
         if not _is_json(request.content_type):
             raise Refusal(415, f"send the event as application/json, not {request.content_type}")
         key = _idempotency_key(request)
-        event = _validate(await request.read())  # aiohttp answers 413 past client_max_size
+        event = _validate(await _read_body(request, settings.body_timeout_s))
         if key is not None:
             await _bind(bindings, key, fingerprint(topic, event), retry_after)
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
@@ -56,6 +61,20 @@ def _idempotency_key(request: web.Request) -> str | None:
         detail = "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit"
         raise Refusal(400, detail)
     return key
+
+
+async def _read_body(request: web.Request, timeout_s: float) -> bytes:
+    """The whole body (aiohttp answers 413 past client_max_size), or 408 past ``timeout_s``.
+
+    aiohttp has no read timeout of its own: a client that announces more bytes than it
+    sends would hold the connection, and this handler, for ever.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        detail = f"the body did not arrive within {timeout_s:g} s"
+        raise Refusal(408, detail, close=True) from None
 
 
 def _validate(body: bytes) -> Event:

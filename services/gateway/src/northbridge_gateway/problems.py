@@ -25,14 +25,24 @@ class Refusal(Exception):  # noqa: N818 - a refusal is an answer, not an error o
     """Raised anywhere in a handler: the request is answered with this problem."""
 
     def __init__(
-        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+        **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+        self.close = close
 
     def response(self) -> web.Response:
-        """The problem+json answer."""
-        return problem(self.status, self.detail, headers=self.headers, **self.extra)
+        """The problem+json answer; ``close`` ends the connection after it."""
+        response = problem(self.status, self.detail, headers=self.headers, **self.extra)
+        if self.close:
+            response.force_close()
+        return response
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from northbridge_gateway.app import GatewayConfig, build_app
+from northbridge_gateway.http_server import MAX_FIELD_SIZE, MAX_LINE_SIZE, ProblemAppRunner
 
 SHARED_MEMORY: Final = Path("/dev/shm")  # noqa: S108 - gunicorn makes its own mkstemp files
 
@@ -53,11 +54,23 @@ class Gateway(BaseApplication):  # type: ignore[misc]
         for name, value in options.items():
             self.cfg.set(name, value)
 
-    def load(self) -> Callable[[], Awaitable[web.Application]]:
-        """The parameterless async factory aiohttp's gunicorn worker calls after the fork."""
-        config = self._config
+    def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
+        """The parameterless async factory aiohttp's gunicorn worker calls after the fork.
 
-        async def factory() -> web.Application:
-            return build_app(config)
+        It returns the runner, not the app (see http_server.py), so it sets what the worker
+        would: the keep-alive, the shutdown time within gunicorn's, and no access log.
+        """
+        config, gateway = self._config, self._gateway
+
+        async def factory() -> web.AppRunner:
+            return ProblemAppRunner(
+                build_app(config),
+                max_connections=gateway.max_connections,
+                keepalive_timeout=gateway.keepalive_s,
+                shutdown_timeout=gateway.graceful_timeout_s * 0.95,
+                access_log=None,
+                max_line_size=MAX_LINE_SIZE,
+                max_field_size=MAX_FIELD_SIZE,
+            )
 
         return factory
