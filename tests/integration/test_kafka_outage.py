@@ -1,18 +1,21 @@
 """With Kafka gone the gateway answers 503 quickly and honestly, and recovers on its own."""
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from northbridge_shared.contracts import NORTH_TOPIC
 from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
+from northbridge_stack.topics import create_topics
 
 from .conftest import Pipeline, kafka_broker, spawn, status
-from .support import wait_for
+from .support import produce, wait_for, wait_for_mail
 
 PUBLISH_TIMEOUT_S = 2
 SEED = '{"name": "ada", "loc": "london"}'
@@ -61,3 +64,30 @@ def test_kafka_down_gives_503_then_recovers(lone_kafka: KafkaBroker, gateway: ht
     lone_kafka.start()
     wait_for(lambda: status(gateway, "/readyz") == 200, timeout=60, what="readyz after restart")
     assert gateway.post("/v1/North", content=SEED, headers=JSON).status_code == 202
+
+
+def test_bridge_started_before_kafka_waits_for_it(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A bridge whose Kafka is not up yet keeps trying, then delivers once Kafka answers."""
+    late = KafkaBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    env = pipeline.env | {
+        "KAFKA_BOOTSTRAP_SERVERS": late.bootstrap_servers,
+        "BRIDGE_HEARTBEAT_FILE": str(tmp_path / "bridge.alive"),
+        "BRIDGE_RETRY_BACKOFF_MAX_S": "1",
+    }
+    bridge = spawn(services.bridge(), tmp_path, env, name="late-bridge")
+    event_id = f"late-{uuid.uuid4()}"
+    try:
+        wait_for(
+            lambda: "kafka_unreachable" in bridge.log_since_spawn(),
+            timeout=30,
+            what="the bridge to report Kafka unreachable",
+        )
+        assert bridge.running
+        with late:
+            create_topics(late.bootstrap_servers)
+            header = [("event-id", event_id.encode())]
+            produce(late.bootstrap_servers, NORTH_TOPIC, SEED.encode(), headers=header)
+            wait_for_mail(pipeline.maildir, event_id, timeout=60)
+            bridge.stop()  # before its Kafka, so it leaves the group rather than waiting
+    finally:
+        bridge.stop()

@@ -48,13 +48,15 @@ class StoppedError(Exception):
 class Bridge:
     """Moves records from the consumer into RQ until ``stopping`` is set."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - its collaborators, each given so a test can fake it
         self,
         consumer: Any,
         producer: Any,
         enqueuer: Enqueuer,
         settings: BridgeSettings,
         heartbeat: Heartbeat | None = None,
+        *,
+        busy: asyncio.Lock | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -63,7 +65,7 @@ class Bridge:
         self._heartbeat = heartbeat or Heartbeat(settings.heartbeat_file)
         # Held for a whole batch; a rebalance waits for it (see HandOver), so a partition's
         # next owner never reads records this bridge is still enqueueing.
-        self.busy = asyncio.Lock()
+        self.busy = busy or asyncio.Lock()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Process batches until ``stopping`` is set; the current batch is always finished."""
@@ -231,13 +233,13 @@ class Bridge:
 class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     """Give partitions back only after the batch in hand is enqueued and committed."""
 
-    def __init__(self, bridge: Bridge) -> None:
-        self._bridge = bridge
+    def __init__(self, busy: asyncio.Lock) -> None:
+        self._busy = busy  # the bridge's: held while it works on a batch
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the current batch; aiokafka holds the rebalance until this returns."""
         try:
-            async with asyncio.timeout(HAND_OVER_WAIT_S), self._bridge.busy:
+            async with asyncio.timeout(HAND_OVER_WAIT_S), self._busy:
                 pass
         except TimeoutError:
             # The batch is stuck (Redis down?); its records may be enqueued by two bridges,

@@ -1,10 +1,20 @@
-"""Wire the bridge from settings: consumer, dead-letter producer, Redis, signals."""
+"""Wire the bridge from settings: consumer, dead-letter producer, Redis, signals.
+
+Kafka may not answer yet when the bridge starts (a restart of everything at once, an
+outage): each Kafka client is started again with capped backoff until it connects, or
+until SIGTERM, rather than the process exiting on "Unable to bootstrap".
+"""
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -16,6 +26,9 @@ from northbridge_shared.settings import BridgeSettings, JobSettings, KafkaSettin
 
 log = structlog.get_logger(__name__)
 
+C = TypeVar("C", AIOKafkaConsumer, AIOKafkaProducer)
+FIRST_RETRY_S = 0.5
+
 
 async def serve(
     settings: BridgeSettings, kafka: KafkaSettings, redis: RedisSettings, jobs: JobSettings
@@ -25,16 +38,6 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-        # A new group starts at the beginning: events written before the bridge first ran count.
-        auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
-    )
     # One quick retry (a pooled connection Redis has closed), not redis-py's default ten: an
     # outage then surfaces within seconds, and the bridge's own loop logs it, backs off and
     # beats the heartbeat, rather than blocking silently in one call for minutes.
@@ -43,25 +46,76 @@ async def serve(
     )
     heartbeat = Heartbeat(settings.heartbeat_file)
     heartbeat.clear()  # a previous run's file must not vouch for this one while it starts
-    bridge = Bridge(consumer, producer, Enqueuer(connection, jobs), settings, heartbeat)
-    consumer.subscribe(topics=sorted(settings.routes), listener=HandOver(bridge))
+    busy = asyncio.Lock()
+
+    consumer = partial(_consumer, settings, kafka, HandOver(busy))
+    producer = partial(_producer, kafka)
+
+    async def run() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            started: list[Any] = []
+            for make in (producer, consumer):
+                client = await start_with_backoff(make, settings.retry_backoff_max_s, stopping)
+                if client is None:
+                    return  # asked to stop before Kafka answered
+                # Stopping the consumer leaves the group: its partitions move on at once.
+                stack.push_async_callback(client.stop)
+                started.append(client)
+            dead_letters, records = started
+            enqueuer = Enqueuer(connection, jobs)
+            bridge = Bridge(records, dead_letters, enqueuer, settings, heartbeat, busy=busy)
+            log.info(
+                "bridge_started",
+                topics=sorted(settings.routes),
+                group=settings.group_id,
+                heartbeat=str(heartbeat.path),
+            )
+            await bridge.run(stopping)
+
     try:
-        await producer.start()
-        try:
-            await consumer.start()
-            try:
-                log.info(
-                    "bridge_started",
-                    topics=sorted(settings.routes),
-                    group=settings.group_id,
-                    heartbeat=str(heartbeat.path),
-                )
-                await bridge.run(stopping)
-            finally:
-                await consumer.stop()  # leaves the group so its partitions move on at once
-        finally:
-            await producer.stop()
-            connection.close()
+        await run()
     finally:
+        connection.close()
         heartbeat.clear()  # stopped (or failed) is not alive
     log.info("bridge_stopped")
+
+
+def _consumer(
+    settings: BridgeSettings, kafka: KafkaSettings, hand_over: HandOver
+) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        # A new group starts at the beginning: events written before the bridge first ran count.
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe(topics=sorted(settings.routes), listener=hand_over)
+    return consumer
+
+
+def _producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
+    )
+
+
+async def start_with_backoff(
+    make: Callable[[], C], backoff_max_s: float, stopping: asyncio.Event
+) -> C | None:
+    """A started Kafka client, built anew for each attempt; None if asked to stop first."""
+    delay = FIRST_RETRY_S
+    while not stopping.is_set():
+        client = make()
+        try:
+            await client.start()
+        except KafkaError as error:
+            await client.stop()  # a half-started client must not leave tasks behind
+            kind = type(client).__name__
+            log.warning("kafka_unreachable", client=kind, error=repr(error), retry_in_s=delay)
+        else:
+            return client
+        with contextlib.suppress(TimeoutError):  # woken early by shutdown
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+        delay = min(delay * 2, backoff_max_s)
+    return None
