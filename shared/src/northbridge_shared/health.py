@@ -2,26 +2,23 @@
 
 import sys
 from collections.abc import Callable
-from typing import TypeVar
 
 from pydantic_settings import BaseSettings
 
 from northbridge_shared.settings import load
 
-S = TypeVar("S", bound=BaseSettings)
 
-
-def run_check(model: type[S], problem: Callable[[S], str | None]) -> None:
-    """Load ``model`` and ask ``problem``: return when it finds none, else print it, exit 1.
+def run_check(problem: Callable[..., str | None], *models: type[BaseSettings]) -> None:
+    """Load ``models``, ask ``problem`` with them: return if it finds none, else print it, exit 1.
 
     A bad setting exits 1 as well (``load`` would exit 2, which Docker's health checks
     reserve); ``load`` has already printed which setting and why.
     """
     try:
-        settings = load(model)
+        settings = [load(model) for model in models]
     except SystemExit:
         raise SystemExit(1) from None
-    reason = problem(settings)
+    reason = problem(*settings)
     if reason is not None:
         print(reason, file=sys.stderr)
         raise SystemExit(1)

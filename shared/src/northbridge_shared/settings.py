@@ -156,7 +156,19 @@ class JobSettings(BaseSettings):
         return value
 
 
-class WorkerSettings(BaseSettings):
+class WorkerHeartbeat(BaseModel):
+    """rq's worker TTL: how often an idle worker shows it is alive, and its health check's bound.
+
+    A plain model, part of :class:`WorkerSettings`, so that the health check reads it alone.
+    An idle rq worker blocks on its queues for ``ttl_s - 15`` s, then writes its heartbeat
+    and runs its maintenance if due; rq's default (420 s) would leave a gone worker looking
+    alive, and its maintenance waiting, for minutes.
+    """
+
+    ttl_s: Annotated[int, Field(ge=20)] = 30
+
+
+class WorkerSettings(BaseSettings, WorkerHeartbeat):
     """The email-worker processes."""
 
     model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")
@@ -169,6 +181,12 @@ class WorkerSettings(BaseSettings):
     # Keep it above JOB_TIMEOUT_S (no live send outlasts its job) and below the first retry
     # intervals' sum, or retries spent waiting on the lease run out.
     send_lease_s: Annotated[int, Field(ge=1)] = 90
+    # rq's maintenance (every this many seconds, between jobs): re-runs abandoned jobs and
+    # takes the scheduler back after a Redis restart. rq's default is 600 s.
+    maintenance_interval_s: Annotated[int, Field(ge=1)] = 10
+    # A started job whose worker is gone counts as abandoned (and is retried) once its
+    # JOB_TIMEOUT_S plus this has passed since it started; rq's own margin is 60 s.
+    abandoned_after_timeout_s: Annotated[int, Field(ge=1)] = 30
 
 
 class SmtpSettings(BaseSettings):

@@ -40,7 +40,7 @@ def problem(settings: BridgeHeartbeat, now: float | None = None) -> str | None:
 
 def main() -> None:
     """Exit 0 if healthy, else 1 with the reason on stderr."""
-    run_check(HeartbeatSettings, problem)
+    run_check(problem, HeartbeatSettings)
 
 
 if __name__ == "__main__":

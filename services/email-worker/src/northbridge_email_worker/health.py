@@ -8,8 +8,8 @@ it ``death`` when the worker stops. Healthy means one worker of this host:
 
 * has not stopped, and its pid runs here (a killed worker's hash outlives it);
 * and is busy (a job in hand: rq then lets the hash live until the job's timeout + 60 s,
-  its own deadline for that job) or wrote its heartbeat at most ``MAX_IDLE_HEARTBEAT_AGE_S``
-  ago (an idle worker writes one every ``WORKER_TTL_S - 15`` s, see worker.py).
+  its own deadline for that job) or wrote its heartbeat at most ``WORKER_TTL_S`` ago (an
+  idle worker writes one every ``WORKER_TTL_S - 15`` s; see WorkerHeartbeat).
 
 Otherwise, or when Redis does not answer within about 2 s, it prints one line to stderr and
 exits 1. The hashes are read directly, with only REDIS_URL: their fields are plain strings
@@ -17,11 +17,15 @@ exits 1. The hashes are read directly, with only REDIS_URL: their fields are pla
 would raise the connection's socket timeout to minutes.
 """
 
+import argparse
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
+from pydantic_settings import BaseSettings
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -30,13 +34,20 @@ from rq import worker_registration
 from rq.utils import now, utcparse
 from rq.worker import BaseWorker
 
-from northbridge_email_worker.worker import WORKER_TTL_S
 from northbridge_shared.health import run_check
-from northbridge_shared.settings import RedisSettings
+from northbridge_shared.settings import RedisSettings, WorkerHeartbeat, WorkerSettings
 
-# An idle worker's heartbeats are WORKER_TTL_S - 15 s apart; the other 15 s are rq's own room
-# for the round trip and the registry clean-up it runs every 10 minutes between two of them.
-MAX_IDLE_HEARTBEAT_AGE_S = WORKER_TTL_S
+# The default bound on an idle worker's heartbeat age: its WORKER_TTL_S (heartbeats come
+# WORKER_TTL_S - 15 s apart; the other 15 s are rq's room for the round trip).
+MAX_IDLE_HEARTBEAT_AGE_S = WorkerHeartbeat().ttl_s
+
+
+class HeartbeatSettings(BaseSettings, WorkerHeartbeat):
+    """Only WORKER_TTL_S."""
+
+    model_config = WorkerSettings.model_config
+
+
 # Per connect and per reply, with no retry: a health check answers in about 2 s at worst.
 REDIS_TIMEOUT_S = 1.0
 
@@ -92,7 +103,9 @@ def _record(key: str, fields: dict[str, str | None]) -> WorkerRecord:
     )
 
 
-def why_not_alive(worker: WorkerRecord, at: datetime) -> str | None:
+def why_not_alive(
+    worker: WorkerRecord, at: datetime, max_idle_s: float = MAX_IDLE_HEARTBEAT_AGE_S
+) -> str | None:
     """Why this worker does not count as alive, or None if it does."""
     if worker.stopped:
         return f"worker {worker.name} has stopped"
@@ -103,24 +116,31 @@ def why_not_alive(worker: WorkerRecord, at: datetime) -> str | None:
     if worker.last_heartbeat is None:
         return f"worker {worker.name} has no heartbeat"
     age = (at - worker.last_heartbeat).total_seconds()
-    if age > MAX_IDLE_HEARTBEAT_AGE_S:
+    if age > max_idle_s:
         return (
             f"worker {worker.name} ({worker.state}) last beat {age:.0f} s ago"
-            f" (limit {MAX_IDLE_HEARTBEAT_AGE_S} s)"
+            f" (limit {max_idle_s:g} s)"
         )
     return None
 
 
-def problem(connection: Redis, hostname: str, at: datetime | None = None) -> str | None:
-    """Why no rq worker of ``hostname`` is alive, or None if one is."""
+def problem(
+    connection: Redis,
+    hostname: str,
+    at: datetime | None = None,
+    pid: int | None = None,
+    max_idle_s: float = MAX_IDLE_HEARTBEAT_AGE_S,
+) -> str | None:
+    """Why no rq worker of ``hostname`` (with ``pid``, if given) is alive, or None if one is."""
     try:
         workers = registered_workers(connection)
     except (RedisError, OSError) as error:
         return f"cannot read rq's workers from Redis: {type(error).__name__}: {error}"
-    ours = [w for w in workers if w.hostname == hostname]
+    ours = [w for w in workers if w.hostname == hostname and pid in (None, w.pid)]
     if not ours:
-        return f"no rq worker of host {hostname} is registered in Redis"
-    reasons = [why_not_alive(w, at or now()) for w in ours]
+        which = "" if pid is None else f" with pid {pid}"
+        return f"no rq worker of host {hostname}{which} is registered in Redis"
+    reasons = [why_not_alive(w, at or now(), max_idle_s) for w in ours]
     if None in reasons:
         return None
     return f"no live rq worker of host {hostname}: " + "; ".join(filter(None, reasons))
@@ -136,21 +156,29 @@ def _running(pid: int) -> bool:
     return True
 
 
-def problem_here(settings: RedisSettings) -> str | None:
-    """Why no rq worker of this host is alive, asking the Redis of ``settings``."""
+def problem_here(
+    settings: RedisSettings, heartbeat: WorkerHeartbeat, pid: int | None = None
+) -> str | None:
+    """Why no rq worker of this host (with ``pid``) is alive, asking the Redis of ``settings``."""
     try:
         connection = connect(settings.url)
     except ValueError as error:
         return f"invalid REDIS_URL: {error}"
     try:
-        return problem(connection, socket.gethostname())
+        return problem(connection, socket.gethostname(), pid=pid, max_idle_s=heartbeat.ttl_s)
     finally:
         connection.close()
 
 
-def main() -> None:
-    """Exit 0 if healthy, else 1 with the reason on stderr."""
-    run_check(RedisSettings, problem_here)
+def main(argv: Sequence[str] | None = None) -> None:
+    """Exit 0 if healthy, else 1 with the reason on stderr.
+
+    ``--pid PID`` asks about one worker process: the local stack runs several on one host.
+    """
+    parser = argparse.ArgumentParser(prog="python -m northbridge_email_worker.health")
+    parser.add_argument("--pid", type=int, help="only the worker with this process id")
+    pid = parser.parse_args(argv).pid
+    run_check(partial(problem_here, pid=pid), RedisSettings, HeartbeatSettings)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,132 @@
-"""Build the rq worker from settings."""
+"""Build and run the rq worker, made to heal within seconds rather than minutes.
 
+rq, as it comes, re-runs the job of a worker that died only from its maintenance, every
+10 minutes, once the job's started-registry entry (its timeout + 60 s) expired; its
+scheduler, which moves retries back onto their queue, dies on the first lost connection
+and is taken up again only by that maintenance; and a worker quits when Redis fails it
+outside its dequeue (a read timeout, a job ending while Redis is away). Measured on rq 3.0:
+a killed worker's job ran again after 629 s, a retry waited 591 s after a Redis restart.
+So (the numbers are settings, see WorkerSettings):
+
+* maintenance runs every ``WORKER_MAINTENANCE_INTERVAL_S`` and an idle worker turns every
+  ``WORKER_TTL_S - 15`` s, so the abandoned-job clean-up and the scheduler come back within
+  seconds: a killed worker's job runs again about 105 s after it started (110 s if that
+  worker held the scheduler's lock, which lives 61 s), a retry 2 s after Redis returns;
+* a job counts as abandoned ``WORKER_ABANDONED_AFTER_TIMEOUT_S`` after its timeout, not 60;
+* a lost connection is retried every 5 s at most (rq's own backoff, capped lower), and a
+  worker that quits anyway is replaced in this process once Redis answers (a job it held
+  stays started and is re-run as abandoned; its send record keeps that to one mail).
+
+The hooks (``get_heartbeat_ttl``, ``request_stop``, ``max_connection_wait_time``) are rq's
+internals, hence rq is pinned to 3.0.
+"""
+
+import time
+from types import FrameType
+from typing import Any
+
+import structlog
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
 from northbridge_shared.settings import RedisSettings, WorkerSettings
 
-# rq's worker_ttl. An idle worker blocks on its queues for worker_ttl - 15 s, then writes its
-# heartbeat (last_heartbeat, and its key's expiry: worker_ttl + 60 s) and blocks again. rq's
-# default, 420 s, would leave a hung or gone worker looking alive for 7 minutes; 60 s means a
-# heartbeat every 45 s when idle, for one more Redis round trip per worker per 45 s.
-WORKER_TTL_S = 60
+log = structlog.get_logger(__name__)
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+RECONNECT_MAX_S = 5.0
 
 
-def build_worker(worker: WorkerSettings, redis: RedisSettings) -> BaseWorker:
-    """A worker on the configured queues, JSON serializer, simple or forking."""
-    connection = Redis.from_url(redis.url)
+class HealingMixin:
+    """What both worker kinds share: a lower reconnect cap, and knowing a stop was asked."""
+
+    max_connection_wait_time = RECONNECT_MAX_S  # rq's backoff cap for a lost dequeue (60 s)
+    asked_to_stop = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM or SIGINT: remember it (rq's own flag is set only when busy), then stop."""
+        self.asked_to_stop = True
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+
+class HealingSimpleWorker(HealingMixin, SimpleWorker):
+    """Jobs in the worker process; abandoned ``abandoned_after_timeout_s`` past the timeout."""
+
+    abandoned_after_timeout_s = 30
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long after it started a job counts as abandoned (rq: its timeout + 60 s).
+
+        A simple worker never extends it while the job runs, so it must outlast the
+        timeout; the job is stopped at its timeout anyway.
+        """
+        if job.timeout and job.timeout > 0:
+            return int(job.timeout) + self.abandoned_after_timeout_s
+        return int(super().get_heartbeat_ttl(job, working_time))
+
+
+class HealingForkWorker(HealingMixin, Worker):
+    """A child process per job; rq extends the job's entry while the child runs."""
+
+
+def build_worker(worker: WorkerSettings, redis: RedisSettings | Redis) -> BaseWorker:
+    """A worker on the configured queues, JSON serializer, simple or forking.
+
+    rq talks to Redis already here (it names its connection), so this raises when Redis
+    is away.
+    """
+    connection = redis if isinstance(redis, Redis) else Redis.from_url(redis.url)
     queues = [
         Queue(name, connection=connection, serializer=JSONSerializer) for name in worker.queues
     ]
-    kind = SimpleWorker if worker.mode == "simple" else Worker
-    return kind(queues, connection=connection, serializer=JSONSerializer, worker_ttl=WORKER_TTL_S)
+    options: dict[str, Any] = {
+        "connection": connection,
+        "serializer": JSONSerializer,
+        "worker_ttl": worker.ttl_s,
+        "maintenance_interval": worker.maintenance_interval_s,
+    }
+    if worker.mode == "fork":
+        return HealingForkWorker(queues, **options)
+    simple = HealingSimpleWorker(queues, **options)
+    simple.abandoned_after_timeout_s = worker.abandoned_after_timeout_s
+    return simple
+
+
+def work(worker: WorkerSettings, redis: RedisSettings, logging_level: str) -> None:
+    """Run rq workers until SIGTERM: a new one whenever one could not start or quit for Redis."""
+    connection = Redis.from_url(redis.url)
+    while True:
+        current: BaseWorker | None = None
+        try:
+            current = build_worker(worker, connection)
+            current.work(with_scheduler=True, logging_level=logging_level)
+        except REDIS_DOWN as error:
+            log.warning("worker_lost_redis", error=repr(error))
+        if getattr(current, "asked_to_stop", False):
+            return
+        if not _wait_for_redis(connection, current):
+            return
+
+
+def _wait_for_redis(connection: Redis, worker: BaseWorker | None) -> bool:
+    """Wait until Redis answers (True), or a stop is asked meanwhile (False)."""
+    delay = 1.0
+    while not getattr(worker, "asked_to_stop", False):
+        try:
+            connection.ping()
+        except REDIS_DOWN as error:
+            log.warning("redis_unreachable", error=repr(error), retry_in_s=delay)
+            try:
+                time.sleep(delay)  # nothing else to do: this process only works jobs
+            except StopRequested:  # the signal handler of the worker that quit
+                return False
+            delay = min(delay * 2, RECONNECT_MAX_S)
+        else:
+            return True
+    return False
