@@ -81,7 +81,7 @@ def _logs(args: argparse.Namespace) -> None:
 
 def _produce(args: argparse.Namespace) -> None:
     kafka = StackLayout.from_env().kafka()
-    if not kafka.running:
+    if not kafka.serving():
         raise StackError("kafka is not running: make up (or make up ARGS=--infra-only)")
     # The console producer does not fail on an unknown topic: it retries for a minute.
     topics = list_topics(kafka.bootstrap_servers)

@@ -1,5 +1,6 @@
 """A single-node Apache Kafka in KRaft mode (broker and controller in one JVM) from Maven jars."""
 
+import asyncio
 import base64
 import os
 import shutil
@@ -7,6 +8,9 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Final
+
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath
@@ -22,8 +26,8 @@ TOPIC_COMMAND: Final = "org.apache.kafka.tools.TopicCommand"
 CONSUMER_GROUPS: Final = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 # Several partitions spread keyed events while keeping one key's events in order.
 DEFAULT_PARTITIONS: Final = 6
-# Logged by KafkaRaftServer once the broker is registered and unfenced, i.e. serving.
-STARTED_LINE: Final = "Kafka Server started"
+# How long one readiness probe may take: a metadata request on loopback answers in ms.
+PROBE_TIMEOUT_S: Final = 5.0
 
 # A fixed small heap: the machine has 2 cores and is shared with the services under test.
 # The GC flags are the ones kafka-server-start.sh uses.
@@ -98,7 +102,8 @@ class KafkaBroker(Server):
         """Where clients connect: ``127.0.0.1:PORT``."""
         return f"{LOOPBACK}:{self.port}"
 
-    def _command(self) -> tuple[list[str], None]:
+    def command(self) -> tuple[list[str], None]:
+        """Write the config, format the storage once; the broker's java command."""
         classpath = kafka_classpath()
         self._write_config()
         self._format_storage(classpath)
@@ -184,8 +189,24 @@ class KafkaBroker(Server):
         if done.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
 
-    def _serving(self) -> bool:
-        return accepts(self.port) and STARTED_LINE in self.process.log_since_spawn()
+    def serving(self) -> bool:
+        """The broker answers metadata and lists itself: registered and unfenced, serving."""
+        return accepts(self.port) and _lists_a_broker(self.bootstrap_servers)
+
+
+def _lists_a_broker(bootstrap_servers: str) -> bool:
+    async def ask() -> bool:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=2000)
+        try:
+            await client.bootstrap()
+            return bool(client.cluster.brokers())
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), PROBE_TIMEOUT_S))
+    except (KafkaError, OSError, TimeoutError):
+        return False
 
 
 def _cluster_id() -> str:

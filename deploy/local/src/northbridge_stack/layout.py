@@ -14,6 +14,7 @@ from northbridge_stack.errors import StackError
 from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.redis_server import RedisServer
 from northbridge_stack.smtp_sink import SmtpSink
+from northbridge_stack.supervisor import Supervisor
 
 MAX_PORT = 65535
 # Variable, default: one place for the ports, so a clash is fixed by setting a variable.
@@ -51,7 +52,7 @@ class StackLayout:
 
     @property
     def pids(self) -> Path:
-        """Every process's pid file: ``<name>.pid``."""
+        """Pid files of the infrastructure as the tests run it (``make up``: supervisord)."""
         return self.root / "pids"
 
     @property
@@ -71,6 +72,10 @@ class StackLayout:
     def pid(self, name: str) -> Path:
         """The pid file of the process called ``name``."""
         return self.pids / f"{name}.pid"
+
+    def supervisor(self) -> Supervisor:
+        """The stack's supervisord: configuration in ``supervisor/``, program logs in ``logs/``."""
+        return Supervisor(self.root / "supervisor", self.logs)
 
     def kafka(self) -> KafkaBroker:
         """The stack's broker (which may already run)."""

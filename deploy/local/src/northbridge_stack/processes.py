@@ -1,8 +1,9 @@
-"""Server processes: spawned with a log file, tracked by a pid file, stopped by signal.
+"""Server processes of a test run: spawned with a log file, tracked by a pid file, stopped.
 
-Every process gets its own session, so Ctrl-C in the terminal that started it reaches only
-the starter (which then stops its children in order), and a whole group (gunicorn's master
-and workers) can be killed at once when its leader will not go.
+The integration tests start Kafka, Redis, the SMTP sink and the services with this; ``make
+up`` has supervisord run them instead (supervisor.py). Every process gets its own session,
+so a whole group (gunicorn's master and workers) can be killed at once when its leader will
+not go.
 """
 
 import contextlib
@@ -56,14 +57,11 @@ class ManagedProcess:
         """Whether the process is alive (zombies count as gone)."""
         return self.pid is not None
 
-    def spawn(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, detached: bool = False
-    ) -> None:
+    def spawn(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> None:
         """Start ``argv`` with stdout and stderr appended to the log file.
 
-        Attached (the default, for tests) the process is also killed by the kernel if the
-        starting thread dies without stopping it, so a killed pytest leaks no broker.
-        Detached (for ``make up``) it outlives the command that started it.
+        The process is killed by the kernel if the starting thread dies without stopping it,
+        so a killed pytest leaks no broker.
         """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +75,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=None if env is None else dict(env),
                 start_new_session=True,
-                preexec_fn=None if detached else _death_signal_setter(),  # noqa: PLW1509 - only prctl runs in it
+                preexec_fn=_death_signal_setter(),  # noqa: PLW1509 - only prctl runs in it
             )
         _write_pid_file(self.pid_file, self._child.pid)
 

@@ -56,7 +56,8 @@ class RedisServer(Server):
         """Where clients connect: ``redis://127.0.0.1:PORT/0``."""
         return f"redis://{LOOPBACK}:{self.port}/0"
 
-    def _command(self) -> tuple[list[str], None]:
+    def command(self) -> tuple[list[str], None]:
+        """Write redis.conf; the redis-server command."""
         server = shutil.which("redis-server")
         if server is None:
             raise StackError(
@@ -71,7 +72,8 @@ class RedisServer(Server):
         config.write_text(_CONFIG.format(host=LOOPBACK, port=self.port, data=data))
         return config
 
-    def _serving(self) -> bool:
+    def serving(self) -> bool:
+        """PING answers (not LOADING)."""
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=0.5)
         try:
             # While the append-only file loads, PING answers LOADING: not ready yet.

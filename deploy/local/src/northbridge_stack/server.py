@@ -1,5 +1,6 @@
 """What Kafka, Redis and the SMTP sink have in common: spawn, wait until serving, stop."""
 
+import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
@@ -10,8 +11,8 @@ from northbridge_stack.processes import ManagedProcess
 class Server:
     """A server process the stack owns; subclasses say how to launch it and when it serves.
 
-    Started from a test it is attached (the kernel kills it with the test process); started
-    by ``make up`` it is detached and outlives the command.
+    Started from a test it is attached (the kernel kills it with the test process); ``make up``
+    has supervisord run the same :meth:`command` instead (see ``stack.py``).
     """
 
     #: What :meth:`start` waits for, for the error message when it does not happen.
@@ -27,14 +28,14 @@ class Server:
         """Whether the process is alive (started by this object or an earlier run)."""
         return self.process.running
 
-    def start(self, *, detached: bool = False, timeout: float | None = None) -> None:
+    def start(self, *, timeout: float | None = None) -> None:
         """Prepare, spawn and wait until it serves; does nothing if it already runs."""
         if self.running:
             return
-        argv, env = self._command()
-        self.process.spawn(argv, env=env, detached=detached)
+        argv, env = self.command()
+        self.process.spawn(argv, env=None if env is None else os.environ | dict(env))
         self.process.wait_until(
-            self._serving, timeout=timeout or self.start_timeout, what=self.ready_what
+            self.serving, timeout=timeout or self.start_timeout, what=self.ready_what
         )
 
     def stop(self, timeout: float | None = None) -> None:
@@ -55,10 +56,10 @@ class Server:
         """Stop, whatever happened inside the block."""
         self.stop()
 
-    def _command(self) -> tuple[list[str], Mapping[str, str] | None]:
-        """Write what the server needs and return its argv and environment (None: ours)."""
+    def command(self) -> tuple[list[str], Mapping[str, str] | None]:
+        """Write what the server needs; its argv and its environment's additions (or None)."""
         raise NotImplementedError
 
-    def _serving(self) -> bool:
-        """Whether the server answers clients now."""
+    def serving(self) -> bool:
+        """Whether the server answers clients now (its readiness, wherever it runs)."""
         raise NotImplementedError

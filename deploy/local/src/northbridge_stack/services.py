@@ -1,6 +1,7 @@
 """The pipeline's own processes as the local stack runs them: gateway, bridge, email workers."""
 
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -8,15 +9,17 @@ from dataclasses import dataclass
 
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK
-from northbridge_stack.processes import ManagedProcess
+from northbridge_stack.supervisor import Program, our_settings
 
 GATEWAY = "gateway"
 BRIDGE = "bridge"
 WORKER = "email-worker"
-# Bridge and workers serve no HTTP: a line they log once they consume is the readiness
-# signal (the bridge's own event after joining the group; rq's once it watches its queues).
+# What the integration tests wait for after spawning a bridge or a worker themselves (the
+# bridge's own event after joining the group; rq's once it watches its queues). The stack
+# asks the services' health commands instead (see ready()).
 BRIDGE_READY_LINE = "partitions_assigned"
 WORKER_READY_LINE = "*** Listening on"
+HEALTH_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,6 @@ class Service:
     def argv(self) -> list[str]:
         """The command; ``sys.executable`` is the venv's python, so no activation is needed."""
         return [sys.executable, "-m", self.module]
-
-    def process(self, layout: StackLayout) -> ManagedProcess:
-        """The process with its log and pid file in the stack's folder."""
-        return ManagedProcess(
-            self.name, log_file=layout.log(self.name), pid_file=layout.pid(self.name)
-        )
 
 
 def pipeline(workers: int) -> list[Service]:
@@ -58,19 +55,23 @@ def worker(number: int) -> Service:
     return Service(f"{WORKER}-{number}", "northbridge_email_worker", WORKER_READY_LINE)
 
 
-def started_workers(layout: StackLayout) -> list[int]:
-    """The numbers of the workers that have a pid file (running or not), ascending."""
-    numbers = (path.stem.removeprefix(f"{WORKER}-") for path in layout.pids.glob(f"{WORKER}-*.pid"))
-    return sorted(int(number) for number in numbers if number.isdigit())
+def program(service: Service, layout: StackLayout) -> Program:
+    """How supervisord runs ``service``: started after the infrastructure, given its drain."""
+    if service.name.startswith(WORKER):
+        # A worker finishes its job first: JOB_TIMEOUT_S (60 s) and a margin, as compose.
+        return Program(service.name, service.argv(), 30, 70, service_env(layout))
+    # The gateway drains for GATEWAY_GRACEFUL_TIMEOUT_S (30 s); the bridge ends its batch.
+    return Program(service.name, service.argv(), 20, 35, service_env(layout))
 
 
 def service_env(layout: StackLayout) -> dict[str, str]:
-    """The environment of every service: the user's, pointed at this stack.
+    """What every service's launcher exports: the user's settings, pointed at this stack.
 
-    Where to find Kafka, Redis and SMTP is the stack's to say (it started them); every other
-    setting the user exported wins, e.g. ``LOG_FORMAT=console`` or ``GATEWAY_WORKERS=4``.
+    Where to find Kafka, Redis and SMTP is the stack's to say (it started them), and where
+    the bridge's heartbeat is; every other northbridge setting the user exported wins,
+    e.g. ``LOG_FORMAT=console`` or ``GATEWAY_WORKERS=4``.
     """
-    env = dict(os.environ)
+    env = our_settings(os.environ)
     env.setdefault("GATEWAY_HOST", LOOPBACK)
     return env | {
         "KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{layout.kafka_port}",
@@ -78,8 +79,33 @@ def service_env(layout: StackLayout) -> dict[str, str]:
         "SMTP_HOST": LOOPBACK,
         "SMTP_PORT": str(layout.smtp_port),
         "GATEWAY_PORT": str(layout.gateway_port),
+        "BRIDGE_HEARTBEAT_FILE": str(layout.root / "bridge.alive"),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def ready(service: Service, layout: StackLayout, pid: int) -> bool:
+    """Whether ``service`` (running as ``pid``) serves: what its health check says."""
+    if service.name == GATEWAY:
+        return gateway_ready(layout.gateway_port)
+    if service.name == BRIDGE:
+        return _healthy(["northbridge_bridge.health"], layout)
+    return _healthy(["northbridge_email_worker.health", "--pid", str(pid)], layout)
+
+
+def _healthy(command: list[str], layout: StackLayout) -> bool:
+    """The service's own health command (as compose's healthcheck runs it) exits 0."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", *command],
+            env=os.environ | service_env(layout),
+            capture_output=True,
+            timeout=HEALTH_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
 
 
 def gateway_ready(port: int) -> bool:

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import email.policy
 import logging
-import os
 import signal
 import socket
 import sys
@@ -109,13 +108,15 @@ class SmtpSink(Server):
     ready_what = "greeting"
     stop_timeout = 10.0
 
-    def _command(self) -> tuple[list[str], dict[str, str]]:
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """Run as `python -m` of this module, writing into the maildir."""
         self.maildir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "northbridge_stack.smtp_sink", "--host", LOOPBACK]
         argv += ["--port", str(self.port), "--maildir", str(self.maildir)]
-        return argv, os.environ | {"PYTHONUNBUFFERED": "1"}
+        return argv, {"PYTHONUNBUFFERED": "1"}
 
-    def _serving(self) -> bool:
+    def serving(self) -> bool:
+        """It greets with 220."""
         try:
             with socket.create_connection((LOOPBACK, self.port), timeout=1.0) as connection:
                 greeting = connection.recv(512)

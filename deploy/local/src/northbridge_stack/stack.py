@@ -1,71 +1,114 @@
-"""The whole local stack: up in dependency order, down in reverse, and what runs now.
+"""The whole local stack under supervisord: up in stages, down in reverse, and what runs now.
 
-``up`` is idempotent: what runs is reported and left alone, what is missing is started, and
-the number of email workers is brought to the one asked for.
+``up`` is idempotent: supervisord is started if it is not running, the programs are brought
+to what is asked for (the number of email workers up or down; a changed setting restarts
+only the programs it reaches), and each part is waited for until its own readiness check
+passes. supervisord restarts any program that exits, so a killed part comes back by itself.
 """
 
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_version
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
-from northbridge_stack.processes import ManagedProcess, stop_all
 from northbridge_stack.server import Server
-from northbridge_stack.services import (
-    GATEWAY,
-    Service,
-    gateway,
-    gateway_ready,
-    pipeline,
-    service_env,
-    started_workers,
-    worker,
-)
+from northbridge_stack.services import GATEWAY, Service, pipeline, program, ready
+from northbridge_stack.supervisor import Program, State, Supervisor
 from northbridge_stack.tool_scripts import write_tool_scripts
-from northbridge_stack.topics import create_topics
+from northbridge_stack.topics import create_topics, pipeline_topics
 
 Say = Callable[[str], None]
-SERVICE_STOP_S = 35.0  # the gateway drains for up to GATEWAY_GRACEFUL_TIMEOUT_S (30 s)
+INFRA = "infra"
+SERVICES = "services"
+INFRA_READY_S = 120.0  # a cold JVM on a busy 2-core machine
 SERVICE_READY_S = 60.0
+POLL_S = 0.2
+TAIL_LINES = 30
+# Stopped last to first: the pipeline before what it needs.
+STOP_ORDER = (("smtp-sink", "redis"), ("kafka",))
 
 
 def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print) -> None:
-    """Start what is missing (infrastructure, then services) and wait until it serves."""
+    """Start what is missing (infrastructure, then services) and wait until each serves."""
     began = time.monotonic()
-    kafka, redis, sink = layout.kafka(), layout.redis(), layout.smtp_sink()
-    _check_ports(layout, with_gateway=not infra_only)
+    supervisor = layout.supervisor()
+    _check_ports(layout, supervisor, with_gateway=not infra_only)
     _ensure_jars(say)
-    _start("kafka", kafka, kafka.bootstrap_servers, say)
-    _create_topics(kafka.bootstrap_servers, say)
-    _start("redis", redis, redis.url, say)
-    _start("smtp-sink", sink, f"{LOOPBACK}:{sink.port}, mail in {shown(sink.maildir)}", say)
-    scripts = write_tool_scripts(kafka, layout.bin)
+    servers: dict[str, tuple[Server, str]] = {
+        "kafka": (layout.kafka(), layout.kafka().bootstrap_servers),
+        "redis": (layout.redis(), layout.redis().url),
+        "smtp-sink": (layout.smtp_sink(), f"{LOOPBACK}:{layout.smtp_port}"),
+    }
+    supervisor.sync(INFRA, [_infra_program(name, s) for name, (s, _) in servers.items()])
+    _start_supervisor(supervisor, say)
+    readiness = _Readiness(supervisor, supervisor.states(), say)
+    supervisor.update()
+    for name, (server, where) in servers.items():
+        readiness.wait(name, server.serving, INFRA_READY_S, where)
+        if name == "kafka":
+            _create_topics(where, say)  # where: its bootstrap servers
+    scripts = write_tool_scripts(layout.kafka(), layout.bin)
     say(_line("kafka tools", f"{shown(layout.bin)}/ ({', '.join(p.name for p in scripts)})"))
     if not infra_only:
-        _start_services(layout, workers, say)
+        _start_services(layout, supervisor, pipeline(workers), say)
     say(f"stack up in {time.monotonic() - began:.1f} s; see make ps, make logs, make down")
 
 
 def down(layout: StackLayout, say: Say = print) -> None:
-    """Stop services first (in parallel), then the sink, Redis and Kafka; data is kept."""
-    stopped = _stop(_known_services(layout), SERVICE_STOP_S, say)
-    for server in (layout.smtp_sink(), layout.redis(), layout.kafka()):
-        stopped += _stop([server.process], 30.0, say)
-    if not stopped:
+    """Stop the services together, then the sink and Redis, then Kafka, then supervisord."""
+    supervisor = layout.supervisor()
+    if not supervisor.running:
         say("nothing was running")
+        return
+    states = supervisor.states()
+    infra = {name for tier in STOP_ORDER for name in tier}
+    tiers = [[n for n in states if n not in infra], *(list(tier) for tier in STOP_ORDER)]
+    for tier in tiers:
+        running = [n for n in tier if n in states and states[n].pid]
+        began = time.monotonic()
+        supervisor.stop(running, timeout=75)
+        for name in running:
+            say(_line(name, f"stopped ({time.monotonic() - began:.1f} s)"))
+    supervisor.shutdown()
+    say(_line("supervisord", "stopped"))
 
 
 def ps(layout: StackLayout, say: Say = print) -> None:
-    """A table of every component: pid, state, port and log."""
-    rows = [("component", "pid", "state", "port", "log")]
-    rows += [_row(process, ports) for process, ports in _components(layout)]
+    """A table of every component: state, pid, uptime, restarts, port and log."""
+    supervisor = layout.supervisor()
+    states = supervisor.states() if supervisor.running else {}
+    ports = {
+        "kafka": f"{layout.kafka_port},{layout.controller_port}",
+        "redis": str(layout.redis_port),
+        "smtp-sink": str(layout.smtp_port),
+        GATEWAY: str(layout.gateway_port),
+    }
+    names = [*ports, *sorted(n for n in states if n not in ports)]
+    rows = [("component", "state", "pid", "uptime", "restarts", "port", "log")]
+    now = time.time()
+    for name in names:
+        state = states.get(name)
+        rows.append(
+            (
+                name,
+                state.state.lower() if state else "stopped",
+                str(state.pid) if state and state.pid else "-",
+                _uptime(now - state.started) if state and state.pid else "-",
+                str(state.restarts) if state else "-",
+                ports.get(name, "-"),
+                shown(layout.log(name)),
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if not supervisor.running:
+        say("supervisord is not running: make up")
 
 
 def ensure_jars(say: Say = print) -> None:
@@ -86,22 +129,97 @@ def _line(name: str, message: str) -> str:
     return f"{name:<14} {message}"
 
 
-def _check_ports(layout: StackLayout, *, with_gateway: bool) -> None:
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _infra_program(name: str, server: Server) -> Program:
+    argv, env = server.command()
+    # Kafka needs seconds to come up; the others one.
+    return Program(name, argv, 10, 30, dict(env or {}), start_s=5 if name == "kafka" else 1)
+
+
+def _start_supervisor(supervisor: Supervisor, say: Say) -> None:
+    running = supervisor.running
+    pid = supervisor.start()
+    how = "running" if running else "started"
+    say(_line("supervisord", f"{how} (pid {pid}); supervisorctl -c {shown(supervisor.conf)}"))
+
+
+def _start_services(
+    layout: StackLayout, supervisor: Supervisor, services: Sequence[Service], say: Say
+) -> None:
+    supervisor.sync(SERVICES, [program(service, layout) for service in services])
+    readiness = _Readiness(supervisor, supervisor.states(), say)
+    supervisor.update()
+    for service in services:
+        where = f"http://{LOOPBACK}:{layout.gateway_port}" if service.name == GATEWAY else ""
+
+        def serving(service: Service = service) -> bool:
+            return ready(service, layout, supervisor.states()[service.name].pid)
+
+        readiness.wait(service.name, serving, SERVICE_READY_S, where)
+
+
+@dataclass(frozen=True)
+class _Readiness:
+    """Waits for programs of one ``supervisorctl update``, knowing what ran before it."""
+
+    supervisor: Supervisor
+    before: dict[str, State]
+    say: Say
+
+    def wait(self, name: str, serving: Callable[[], bool], timeout: float, where: str) -> None:
+        """Wait until supervisord has ``name`` RUNNING (past its startsecs) and it serves.
+
+        A crash loop never gets there: it fails here with its state and restarts, not "ready".
+        """
+        began = time.monotonic()
+        at = f" on {where}" if where else ""
+        was = self.before.get(name)
+        if was and was.state == "RUNNING" and serving():
+            self.say(_line(name, f"already running (pid {was.pid}){at}"))
+            return
+        while True:
+            state = self.supervisor.states().get(name)
+            if state and state.state == "RUNNING" and serving():
+                break
+            if time.monotonic() > began + timeout:
+                raise self._not_ready(name, state, timeout)
+            time.sleep(POLL_S)
+        self.say(_line(name, f"ready{at} (pid {state.pid}, {time.monotonic() - began:.1f} s)"))
+
+    def _not_ready(self, name: str, state: State | None, timeout: float) -> StackError:
+        how = f"{state.state}, restarted {state.restarts} times" if state else "not started"
+        log = self.supervisor.logs / f"{name}.log"
+        try:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
+        except FileNotFoundError:
+            tail = f"(no log at {log})"
+        return StackError(
+            f"{name} is not ready after {timeout:.0f} s ({how})\n"
+            f"--- last lines of {shown(log)} ---\n{tail}\n---"
+        )
+
+
+def _check_ports(layout: StackLayout, supervisor: Supervisor, *, with_gateway: bool) -> None:
     """Fail before starting anything if a port we need is held by a process we did not start."""
-    kafka, redis, sink = layout.kafka(), layout.redis(), layout.smtp_sink()
-    wanted: dict[str, tuple[Server, int]] = {
-        "STACK_KAFKA_PORT": (kafka, layout.kafka_port),
-        "STACK_KAFKA_CONTROLLER_PORT": (kafka, layout.controller_port),
-        "STACK_REDIS_PORT": (redis, layout.redis_port),
-        "STACK_SMTP_PORT": (sink, layout.smtp_port),
+    ours = {n for n, s in supervisor.states().items() if s.pid} if supervisor.running else set()
+    wanted = {
+        "STACK_KAFKA_PORT": ("kafka", layout.kafka_port),
+        "STACK_KAFKA_CONTROLLER_PORT": ("kafka", layout.controller_port),
+        "STACK_REDIS_PORT": ("redis", layout.redis_port),
+        "STACK_SMTP_PORT": ("smtp-sink", layout.smtp_port),
     }
+    if with_gateway:
+        wanted["GATEWAY_PORT"] = (GATEWAY, layout.gateway_port)
     clashes = [
-        _clash(variable, server.process.name, port)
-        for variable, (server, port) in wanted.items()
-        if not server.running and not is_free(port)
+        _clash(variable, name, port)
+        for variable, (name, port) in wanted.items()
+        if name not in ours and not is_free(port)
     ]
-    if with_gateway and not gateway().process(layout).running and not is_free(layout.gateway_port):
-        clashes.append(_clash("GATEWAY_PORT", GATEWAY, layout.gateway_port))
     if clashes:
         raise StackError("\n".join(clashes))
 
@@ -122,92 +240,8 @@ def _ensure_jars(say: Say) -> None:
     say(_line("kafka jars", f"Kafka {kafka_version()}, {jars} jars in Maven's cache, {how}"))
 
 
-def _start(name: str, server: Server, where: str, say: Say) -> None:
-    if server.running:
-        say(_line(name, f"already running (pid {server.process.pid}) on {where}"))
-        return
-    began = time.monotonic()
-    server.start(detached=True)
-    say(_line(name, f"ready on {where} ({time.monotonic() - began:.1f} s)"))
-
-
 def _create_topics(bootstrap_servers: str, say: Say) -> None:
     began = time.monotonic()
     create_topics(bootstrap_servers)
     took = time.monotonic() - began
-    say(_line("topics", f"north-updates, south-updates and their .dlq ({took:.1f} s)"))
-
-
-def _start_services(layout: StackLayout, workers: int, say: Say) -> None:
-    _retire_workers(layout, keep=workers, say=say)
-    env = service_env(layout)
-    # Spawn all first so they boot in parallel, then wait for each in turn.
-    launched = [(service, _launch(service, layout, env, say)) for service in pipeline(workers)]
-    for service, process in launched:
-        if process is not None:
-            took = process.wait_until(
-                _readiness(service, process, layout), timeout=SERVICE_READY_S, what="starting"
-            )
-            where = (
-                f" on http://{LOOPBACK}:{layout.gateway_port}" if service.name == GATEWAY else ""
-            )
-            say(_line(service.name, f"ready{where} (pid {process.pid}, {took:.1f} s)"))
-
-
-def _launch(
-    service: Service, layout: StackLayout, env: dict[str, str], say: Say
-) -> ManagedProcess | None:
-    """Spawn ``service`` unless it runs; the spawned process, or None."""
-    process = service.process(layout)
-    if process.running:
-        say(_line(service.name, f"already running (pid {process.pid})"))
-        return None
-    process.spawn(service.argv(), env=env, detached=True)
-    return process
-
-
-def _readiness(
-    service: Service, process: ManagedProcess, layout: StackLayout
-) -> Callable[[], bool]:
-    if service.name == GATEWAY:
-        return lambda: gateway_ready(layout.gateway_port)
-    return lambda: service.ready_line in process.log_since_spawn()
-
-
-def _retire_workers(layout: StackLayout, *, keep: int, say: Say) -> None:
-    """Stop workers numbered above ``keep`` (``up --workers 2`` after ``--workers 4``)."""
-    extra = [worker(number).process(layout) for number in started_workers(layout) if number > keep]
-    _stop(extra, SERVICE_STOP_S, say)
-
-
-def _known_services(layout: StackLayout) -> list[ManagedProcess]:
-    """Gateway, bridge and every worker with a pid file: what ``down`` and ``ps`` look at."""
-    services = pipeline(0) + [worker(number) for number in started_workers(layout)]
-    return [service.process(layout) for service in services]
-
-
-def _stop(processes: Sequence[ManagedProcess], timeout: float, say: Say) -> int:
-    running = [process for process in processes if process.running]
-    began = time.monotonic()
-    stop_all(processes, timeout=timeout)
-    for process in running:
-        say(_line(process.name, f"stopped ({time.monotonic() - began:.1f} s)"))
-    return len(running)
-
-
-def _components(layout: StackLayout) -> list[tuple[ManagedProcess, str]]:
-    kafka_ports = f"{layout.kafka_port},{layout.controller_port}"
-    infra = [
-        (layout.kafka().process, kafka_ports),
-        (layout.redis().process, str(layout.redis_port)),
-        (layout.smtp_sink().process, str(layout.smtp_port)),
-    ]
-    service_ports = {GATEWAY: str(layout.gateway_port)}
-    services = _known_services(layout)
-    return infra + [(process, service_ports.get(process.name, "")) for process in services]
-
-
-def _row(process: ManagedProcess, port: str) -> tuple[str, str, str, str, str]:
-    pid = process.pid
-    state = "running" if pid else "exited" if process.pid_file.exists() else "stopped"
-    return process.name, str(pid or "-"), state, port or "-", shown(process.log_file)
+    say(_line("topics", f"{', '.join(pipeline_topics())} ({took:.1f} s)"))

@@ -1,0 +1,87 @@
+"""supervisord event listener: restart forever, and count the restarts for ``make ps``.
+
+supervisord restarts a program that exits (``autorestart``), but gives up on one that keeps
+failing within ``startsecs`` (state FATAL) and keeps no restart count. This listener, run by
+supervisord (``python -m northbridge_stack.listener COUNTS``), starts a FATAL program again,
+so a crash loop goes on with supervisord's growing backoff as compose's ``unless-stopped``
+would, and writes how often each program restarted to the JSON file COUNTS. A program
+stopped on purpose (STOPPED) is left alone, as are starts by hand.
+
+The protocol (supervisor's docs, "Event Listeners"): write READY, read a header line and a
+payload, answer RESULT. stdout is the protocol's channel; messages go to stderr.
+"""
+
+import json
+import os
+import sys
+import xmlrpc.client
+from pathlib import Path
+from typing import Any, TextIO
+
+from supervisor.xmlrpc import SupervisorTransport
+
+# A start after these states is supervisord bringing a program back, not a person.
+RESPAWNED_FROM = frozenset({"EXITED", "BACKOFF"})
+
+
+def main() -> None:
+    """Serve supervisord's events until it stops this process."""
+    counts = Path(sys.argv[1])
+    rpc = xmlrpc.client.ServerProxy(
+        "http://127.0.0.1",
+        transport=SupervisorTransport(serverurl=os.environ["SUPERVISOR_SERVER_URL"]),
+    )
+    listen(sys.stdin, sys.stdout, counts, rpc)
+
+
+def listen(events: TextIO, answers: TextIO, counts: Path, rpc: Any) -> None:
+    """Read events from ``events`` until it ends; count restarts and revive FATAL programs."""
+    revived: set[str] = set()
+    while True:
+        answers.write("READY\n")
+        answers.flush()
+        line = events.readline()
+        if not line:
+            return
+        header = _fields(line)
+        payload = _fields(events.read(int(header["len"])).split("\n", 1)[0])
+        handle(header["eventname"], payload, counts, rpc, revived)
+        answers.write("RESULT 2\nOK")
+        answers.flush()
+
+
+def handle(event: str, payload: dict[str, str], counts: Path, rpc: Any, revived: set[str]) -> None:
+    """One PROCESS_STATE event."""
+    name = payload.get("processname", "")
+    if event == "PROCESS_STATE_FATAL":
+        try:
+            rpc.supervisor.startProcess(name, False)  # no wait: events must keep flowing
+        except (xmlrpc.client.Error, OSError) as error:
+            print(f"could not start {name} again: {error}", file=sys.stderr, flush=True)
+        else:
+            revived.add(name)
+    elif event == "PROCESS_STATE_STARTING":
+        came_from = payload.get("from_state", "")
+        if came_from in RESPAWNED_FROM or (came_from == "FATAL" and name in revived):
+            revived.discard(name)
+            count(counts, name)
+
+
+def count(counts: Path, name: str) -> None:
+    """Add one restart of ``name`` to the JSON file (written whole, then renamed)."""
+    try:
+        known: dict[str, int] = json.loads(counts.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[name] = known.get(name, 0) + 1
+    partial = counts.with_suffix(".partial")
+    partial.write_text(json.dumps(known, sort_keys=True))
+    partial.replace(counts)
+
+
+def _fields(text: str) -> dict[str, str]:
+    return dict(token.split(":", 1) for token in text.split())
+
+
+if __name__ == "__main__":
+    main()
