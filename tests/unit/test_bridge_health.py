@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,25 @@ def test_stale_heartbeat_is_unhealthy(beat_file: Path, capsys: pytest.CaptureFix
     assert code == 1
     assert err.count("\n") == 1
     assert f"{beat_file} is 61 s old (limit 60 s)" in err
+
+
+def test_fresh_heartbeat_of_a_dead_bridge_is_unhealthy(
+    beat_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bridge killed a second ago left a fresh file; its pid says it is gone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    beat_file.write_text(f"{dead.pid}\n")
+    code, err = check(capsys)
+    assert code == 1
+    assert f"its bridge (pid {dead.pid}) is gone" in err
+
+
+def test_heartbeat_names_the_bridge_that_beats(tmp_path: Path) -> None:
+    """The first beat writes this process's pid, the health check's way to know it lives."""
+    path = tmp_path / "alive"
+    Heartbeat(path).beat()
+    assert path.read_text().strip() == str(os.getpid())
 
 
 def test_max_age_is_a_setting(

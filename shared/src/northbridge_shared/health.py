@@ -1,11 +1,23 @@
 """The shape every ``python -m northbridge_<service>.health`` command shares."""
 
+import os
 import sys
 from collections.abc import Callable
 
 from pydantic_settings import BaseSettings
 
 from northbridge_shared.settings import load
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host (in this pid namespace)."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    return True
 
 
 def run_check(problem: Callable[..., str | None], *models: type[BaseSettings]) -> None:

@@ -92,7 +92,8 @@ class BridgeHeartbeat(BaseModel):
     settings alone (a bad unrelated setting stops the bridge, not the check).
 
     Healthy means the loop turned (a poll, empty or not; an attempt at a batch step; a second
-    of a retry's backoff) within ``heartbeat_max_age_s``. Between two turns the loop waits on
+    of a retry's backoff) within ``heartbeat_max_age_s``, and the bridge whose pid the file
+    holds still runs (one killed a second ago leaves a fresh file). Between two turns the loop waits on
     one call: a poll (the poll timeout, held under half the max age), a commit (30 s at most),
     one Redis attempt (about 20 s: a 10 s socket timeout, one retry) or one dead-letter send
     (aiokafka's 40 s request timeout; only if Kafka fails mid-batch does the idempotent

@@ -7,10 +7,11 @@ bound) and needs neither Kafka nor Redis. Otherwise it prints one line to stderr
 """
 
 import time
+from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from northbridge_shared.health import run_check
+from northbridge_shared.health import process_running, run_check
 from northbridge_shared.settings import BridgeHeartbeat, BridgeSettings
 
 
@@ -35,7 +36,18 @@ def problem(settings: BridgeHeartbeat, now: float | None = None) -> str | None:
             f"bridge heartbeat {path} is {age:.0f} s old"
             f" (limit {settings.heartbeat_max_age_s:g} s): the consume loop is stuck or gone"
         )
+    pid = _pid(path)
+    if pid is not None and not process_running(pid):
+        return f"bridge heartbeat {path} is fresh, but its bridge (pid {pid}) is gone"
     return None
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # an empty file: touched by an older bridge
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
 """The bridge's liveness file: its mtime is when the consume loop last turned.
 
 The loop calls :meth:`Heartbeat.beat` on every turn (many times a second when busy); only
-one touch per ``every_s`` reaches the file system. ``python -m northbridge_bridge.health``
-reads the mtime.
+one touch per ``every_s`` reaches the file system. The file holds the bridge's pid, so
+``python -m northbridge_bridge.health``, which reads the mtime, also knows a bridge that
+was killed (its file may still be fresh) from one that runs.
 """
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +36,13 @@ class Heartbeat:
         now = self._clock()
         if self._last is not None and now - self._last < self._every_s:
             return
+        first = self._last is None
         self._last = now
         try:
-            self.path.touch()
+            if first:  # since start, or since clear(): say whose heartbeat this is
+                self.path.write_text(f"{os.getpid()}\n")
+            else:
+                self.path.touch()
         except OSError as error:
             # The bridge goes on; the health check will say the file is missing or stale.
             if not self._failing:

@@ -18,7 +18,6 @@ would raise the connection's socket timeout to minutes.
 """
 
 import argparse
-import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from rq import worker_registration
 from rq.utils import now, utcparse
 from rq.worker import BaseWorker
 
-from northbridge_shared.health import run_check
+from northbridge_shared.health import process_running, run_check
 from northbridge_shared.settings import RedisSettings, WorkerHeartbeat, WorkerSettings
 
 # The default bound on an idle worker's heartbeat age: its WORKER_TTL_S (heartbeats come
@@ -109,7 +108,7 @@ def why_not_alive(
     """Why this worker does not count as alive, or None if it does."""
     if worker.stopped:
         return f"worker {worker.name} has stopped"
-    if worker.pid is None or not _running(worker.pid):
+    if worker.pid is None or not process_running(worker.pid):
         return f"worker {worker.name}'s pid {worker.pid} is not running here"
     if worker.state == "busy":
         return None
@@ -144,16 +143,6 @@ def problem(
     if None in reasons:
         return None
     return f"no live rq worker of host {hostname}: " + "; ".join(filter(None, reasons))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, as another user's process
-        return True
-    return True
 
 
 def problem_here(
