@@ -41,11 +41,15 @@ def deliver(payload: dict[str, Any]) -> str:
             raise SendInProgressError(f"event {delivery.event_id} is being sent by another attempt")
         message = render(delivery, mail)
         try:
-            smtp.send(message, smtp_settings)
+            with smtp.session(smtp_settings) as client:
+                smtp.send(client, message, commit=lambda: record.commit(delivery.event_id))
+        except smtp.UnconfirmedError as error:
+            # Recorded as sent, and maybe it was: at most one mail, so it is not sent again.
+            log.exception("mail_unconfirmed", to=message["To"], error=str(error))
+            return Claim.SENT.value
         except BaseException:
-            record.release(delivery.event_id)
+            record.release(delivery.event_id)  # the server has not accepted it: retry at once
             raise
-        record.confirm(delivery.event_id)
         log.info("mail_sent", to=message["To"], topic=delivery.topic, mail=delivery.mail.value)
         return Claim.SENT.value
 

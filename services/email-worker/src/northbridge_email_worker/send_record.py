@@ -1,9 +1,10 @@
 """Which events were mailed, in Redis, so a retried or duplicated job never mails twice.
 
-A send first takes a lease (``sending``, short TTL), then records ``sent`` (long TTL).
-A worker killed mid-send leaves the lease, which expires, and then a retry may send:
-the only window for a second mail is a crash between the SMTP server's acceptance and
-the ``sent`` record, and that mail carries the same Message-ID.
+A send first takes a lease (``sending``, short TTL), then records ``sent`` (long TTL) just
+before the SMTP server can accept the mail (see smtp.py). A worker killed before that
+leaves the lease, which expires; then a retry may send, and the server has nothing from the
+killed attempt. So a crash never makes a second mail; one within microseconds after the
+record and before the end-of-data mark loses the mail.
 """
 
 from enum import StrEnum
@@ -36,10 +37,10 @@ class SendRecord:
         state = self._redis.get(PREFIX + event_id)
         return Claim.SENT if state == Claim.SENT.encode() else Claim.SENDING
 
-    def confirm(self, event_id: str) -> None:
-        """Record the mail as sent for ``ttl_s``."""
+    def commit(self, event_id: str) -> None:
+        """Record the mail as sent for ``ttl_s`` (just before the server can accept it)."""
         self._redis.set(PREFIX + event_id, Claim.SENT, ex=self._ttl_s)
 
     def release(self, event_id: str) -> None:
-        """Give the lease back after a failed send, so a retry can try at once."""
+        """Forget the send after the server refused it, so a retry can try at once."""
         self._redis.delete(PREFIX + event_id)
