@@ -93,13 +93,13 @@ class BridgeHeartbeat(BaseModel):
 
     Healthy means the loop turned (a poll, empty or not; an attempt at a batch step; a second
     of a retry's backoff) within ``heartbeat_max_age_s``, and the bridge whose pid the file
-    holds still runs (one killed a second ago leaves a fresh file). Between two turns the loop waits on
-    one call: a poll (the poll timeout, held under half the max age), a commit (30 s at most),
-    one Redis attempt (about 20 s: a 10 s socket timeout, one retry) or one dead-letter send
-    (aiokafka's 40 s request timeout; only if Kafka fails mid-batch does the idempotent
-    producer wait for its return, and the bridge reads as stuck meanwhile). So 60 s. The
-    rebalance listener's wait (up to 120 s) holds the rebalance, not this loop: the loop goes
-    on finishing its batch, which is what the listener waits for, then polling.
+    holds still runs (one killed a second ago leaves a fresh file). Between two turns the
+    loop waits on one call: a poll (the poll timeout, held under half the max age), a commit
+    (30 s at most), one Redis attempt (about 20 s: a 10 s socket timeout, one retry) or one
+    dead-letter send (aiokafka's 40 s request timeout; only if Kafka fails mid-batch does the
+    idempotent producer wait for its return, and the bridge reads as stuck meanwhile). So
+    60 s. The rebalance listener's wait (up to 120 s) holds the rebalance, not this loop: the
+    loop goes on finishing its batch, which is what the listener waits for, then polling.
     """
 
     heartbeat_file: Path = Field(default_factory=_default_heartbeat_file)
