@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from northbridge_shared.health import process_running
 from northbridge_stack.errors import StackError
 
 POLL_S = 0.1
@@ -198,7 +199,7 @@ def _read_pid_file(path: Path) -> tuple[int, int] | None:
 
 def _is_alive(pid: int, started: int) -> bool:
     if not Path("/proc/self/stat").exists():  # not Linux: trust the pid alone
-        return _exists(pid)
+        return process_running(pid)
     stat = _proc_stat(pid)
     return stat is not None and stat[0] != "Z" and stat[1] == started
 
@@ -217,13 +218,3 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
     # The command name (field 2) is in parentheses and may hold spaces; fields 3.. follow it.
     fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[19])
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from northbridge_shared.health import process_running
 from northbridge_stack.errors import StackError
 
 POLL_S: Final = 0.1
@@ -174,7 +175,7 @@ class Supervisor:
             # Stopped first, or shutdown waits seconds on the listener's event stream.
             self._rpc().supervisor.stopProcessGroup(LISTENER, True)
             self._rpc().supervisor.shutdown()
-        self._wait(lambda: not _alive(pid), 60, "supervisord to exit")
+        self._wait(lambda: not process_running(pid), 60, "supervisord to exit")
 
     def _rpc(self) -> Any:
         transport = SupervisorTransport(serverurl=f"unix://{self.socket}")
@@ -294,13 +295,3 @@ def _read_counts(path: Path) -> dict[str, int]:
 def _tool(name: str) -> str:
     # The venv's own, beside the python running this (no activation needed).
     return str(Path(sys.executable).parent / name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
