@@ -74,7 +74,11 @@ class Bridge:
                 batch = await self._poll()
             except UNREADABLE as error:
                 log.warning("poll_found_unreadable_record", error=repr(error))
-                await self._until_done(lambda: self._recover(stopping), stopping)
+                try:
+                    await self._until_done(lambda: self._recover(stopping), stopping)
+                except StoppedError:
+                    log.warning("recovery_abandoned_at_shutdown")
+                    return
                 continue
             self._heartbeat.beat()
             if batch:
