@@ -14,6 +14,7 @@ killed jobs were mailed twice that way.
 import contextlib
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -63,6 +64,10 @@ def session(smtp: SmtpSettings) -> Iterator[CommittingClient]:
     """
     client = CommittingClient(smtp.host, smtp.port, timeout=smtp.timeout_s)
     try:
+        # The end-of-data mark goes out as a write of its own: with Nagle's algorithm it would
+        # wait for the server's delayed ACK of the body, 40 ms a mail (measured: 28 mails/s).
+        if client.sock is not None:
+            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if smtp.starttls:
             client.starttls(context=ssl.create_default_context())
         if smtp.username and smtp.password:
