@@ -1,5 +1,6 @@
 """Workers heal by themselves: a killed worker's job runs again soon, Redis can come and go."""
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from northbridge_email_worker.dequeue import SafeQueue
 from northbridge_shared.contracts import DELIVER_JOB
 from northbridge_stack import services
 from northbridge_stack.ports import LOOPBACK, free_port
@@ -184,3 +186,51 @@ def health(redis_url: str, worker: ManagedProcess) -> subprocess.CompletedProces
         timeout=30,
         check=False,
     )
+
+
+def test_a_job_is_moved_off_its_queue_never_popped(pipeline: Pipeline) -> None:
+    """Taken from the second of two queues, the job sits in that queue's intermediate list."""
+    first, second = (f"Move{n}-{uuid.uuid4().hex[:6]}" for n in (1, 2))
+    queues = [
+        SafeQueue(n, connection=pipeline.redis, serializer=JSONSerializer) for n in (first, second)
+    ]
+    job = queues[1].enqueue(DELIVER_JOB, payload(f"moved-{uuid.uuid4()}"))
+    taken = SafeQueue.dequeue_any(queues, timeout=5, connection=pipeline.redis)
+    assert taken is not None
+    assert taken[0].id == job.id
+    assert queues[1].intermediate_queue.get_job_ids() == [
+        job.id
+    ]  # a worker killed now loses nothing
+
+
+def test_a_job_its_worker_took_but_never_started_runs_again(pipeline: Pipeline) -> None:
+    """A worker killed between taking a job and starting it: the job runs again.
+
+    And jobs that ran leave nothing behind in the intermediate lists (a worker of two queues).
+    """
+    names = [f"Taken{n}-{uuid.uuid4().hex[:6]}" for n in (1, 2)]
+    queues = [SafeQueue(n, connection=pipeline.redis, serializer=JSONSerializer) for n in names]
+    first, second = queues
+    stuck, normal = (f"{kind}-{uuid.uuid4()}" for kind in ("stuck", "normal"))
+    second.enqueue(DELIVER_JOB, payload(stuck), job_id=stuck, retry=Retry(max=2))
+    # What a worker killed right after its move leaves behind: the job in the intermediate list.
+    assert SafeQueue.dequeue_any([second], timeout=None, connection=pipeline.redis) is not None
+    env = pipeline.env | QUICK | {"WORKER_QUEUES": json.dumps(names)}
+    worker = spawn(services.worker(96), pipeline.home, env, name="after-the-move")
+    try:
+        first.enqueue(DELIVER_JOB, payload(normal), job_id=normal)
+        wait_for_mail(pipeline.maildir, normal, timeout=30)
+        # rq fails a job left there for a minute (its fixed bound) into its retries.
+        wait_for_mail(pipeline.maildir, stuck, timeout=100)
+        wait_for(
+            lambda: (
+                not (
+                    first.intermediate_queue.get_job_ids()
+                    or second.intermediate_queue.get_job_ids()
+                )
+            ),
+            timeout=10,
+            what="the intermediate lists to empty",
+        )
+    finally:
+        worker.stop()

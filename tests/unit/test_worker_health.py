@@ -12,6 +12,7 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from northbridge_email_worker import health
+from northbridge_email_worker.dequeue import SafeQueue
 from northbridge_email_worker.worker import build_worker
 from northbridge_shared.settings import RedisSettings, WorkerSettings
 from northbridge_stack.ports import free_port
@@ -131,3 +132,9 @@ def test_command_exit_codes(worker: BaseWorker, redis: Redis, redis_url: str) ->
     invalid = run_check("not a url")
     assert (invalid.returncode, invalid.stderr.count("\n")) == (1, 1)  # not 2: Docker's
     assert invalid.stderr.startswith("invalid REDIS_URL: ")
+
+
+def test_workers_take_jobs_by_moving_them(worker: BaseWorker) -> None:
+    """The built worker dequeues through SafeQueue: moves into intermediate lists, no pops."""
+    assert worker.queue_class is SafeQueue
+    assert all(isinstance(queue, SafeQueue) for queue in worker.queues)

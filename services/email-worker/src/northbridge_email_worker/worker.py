@@ -17,8 +17,11 @@ So (the numbers are settings, see WorkerSettings):
   worker that quits anyway is replaced in this process once Redis answers (a job it held
   stays started and is re-run as abandoned; its send record keeps that to one mail).
 
-The hooks (``get_heartbeat_ttl``, ``request_stop``, ``max_connection_wait_time``) are rq's
-internals, hence rq is pinned to 3.0.
+* a job is taken off its queue by a move into an intermediate list, never a pop, so a
+  worker killed right after it cannot lose the job (see dequeue.py).
+
+The hooks (``get_heartbeat_ttl``, ``request_stop``, ``prepare_job_execution``,
+``max_connection_wait_time``, ``dequeue_any``) are rq's internals, hence rq is pinned to 3.0.
 """
 
 import time
@@ -29,12 +32,13 @@ import structlog
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, SimpleWorker, Worker
+from rq import SimpleWorker, Worker
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
+from northbridge_email_worker.dequeue import SafeQueue
 from northbridge_shared.settings import RedisSettings, WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -44,10 +48,22 @@ RECONNECT_MAX_S = 5.0
 
 
 class HealingMixin:
-    """What both worker kinds share: a lower reconnect cap, and knowing a stop was asked."""
+    """What both worker kinds share: a reconnect cap, a remembered stop, safe dequeues.
+
+    Jobs come off any number of queues the crash-safe way (see dequeue.py).
+    """
 
     max_connection_wait_time = RECONNECT_MAX_S  # rq's backoff cap for a lost dequeue (60 s)
     asked_to_stop = False
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Register the job as started, and take it out of its intermediate list.
+
+        rq does the second only for a worker of one queue; SafeQueue moved the job into that
+        list from any queue, and a job left there would be failed by rq's maintenance.
+        """
+        del remove_from_intermediate_queue
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[misc]
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM or SIGINT: remember it (rq's own flag is set only when busy), then stop."""
@@ -83,9 +99,10 @@ def build_worker(worker: WorkerSettings, redis: RedisSettings | Redis) -> BaseWo
     """
     connection = redis if isinstance(redis, Redis) else Redis.from_url(redis.url)
     queues = [
-        Queue(name, connection=connection, serializer=JSONSerializer) for name in worker.queues
+        SafeQueue(name, connection=connection, serializer=JSONSerializer) for name in worker.queues
     ]
     options: dict[str, Any] = {
+        "queue_class": SafeQueue,
         "connection": connection,
         "serializer": JSONSerializer,
         "worker_ttl": worker.ttl_s,
