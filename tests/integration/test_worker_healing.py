@@ -8,12 +8,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from redis import Redis
 from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
 from northbridge_email_worker.dequeue import SafeQueue
@@ -232,5 +234,23 @@ def test_a_job_its_worker_took_but_never_started_runs_again(pipeline: Pipeline) 
             timeout=10,
             what="the intermediate lists to empty",
         )
+    finally:
+        worker.stop()
+
+
+def test_a_dead_schedulers_lock_does_not_hold_retries(pipeline: Pipeline) -> None:
+    """A lock left by a killed worker's scheduler is taken over in seconds, not its 61 s."""
+    queue_name = f"Locked-{uuid.uuid4().hex[:6]}"
+    # What a scheduler SIGKILLed 20 s ago leaves: its lock, no longer refreshed.
+    pipeline.redis.set(RQScheduler.get_locking_key(queue_name), "a-dead-worker", ex=41)
+    queue = Queue(queue_name, connection=pipeline.redis, serializer=JSONSerializer)
+    event_id = f"scheduled-{uuid.uuid4()}"
+    queue.enqueue_in(timedelta(seconds=1), DELIVER_JOB, payload(event_id), job_id=event_id)
+    env = pipeline.env | QUICK | {"WORKER_QUEUES": f'["{queue_name}"]'}
+    worker = spawn(services.worker(97), pipeline.home, env, name="lock-taker")
+    try:
+        # rq alone: only once the lock expires, 41 s from now.
+        wait_for_mail(pipeline.maildir, event_id, timeout=25)
+        assert "scheduler_lock_released" in worker.log_since_spawn()
     finally:
         worker.stop()

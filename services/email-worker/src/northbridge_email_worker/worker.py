@@ -18,10 +18,13 @@ So (the numbers are settings, see WorkerSettings):
   stays started and is re-run as abandoned; its send record keeps that to one mail).
 
 * a job is taken off its queue by a move into an intermediate list, never a pop, so a
-  worker killed right after it cannot lose the job (see dequeue.py).
+  worker killed right after it cannot lose the job (see dequeue.py);
+* the scheduler lock of a worker that was killed is released after 10 s, not 61 s, so
+  retries do not wait for it.
 
 The hooks (``get_heartbeat_ttl``, ``request_stop``, ``prepare_job_execution``,
-``max_connection_wait_time``, ``dequeue_any``) are rq's internals, hence rq is pinned to 3.0.
+``run_maintenance_tasks``, ``max_connection_wait_time``, ``dequeue_any``, the scheduler's lock
+key) are rq's internals, hence rq is pinned to 3.0.
 """
 
 import time
@@ -32,9 +35,10 @@ import structlog
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
@@ -45,6 +49,13 @@ log = structlog.get_logger(__name__)
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 RECONNECT_MAX_S = 5.0
+# rq's scheduler lock lives 61 s, refreshed every second: under 51 s, none refreshed it for 10 s.
+STALE_LOCK_TTL_S = 51
+_RELEASE_STALE_LOCK = """
+local ttl = redis.call('ttl', KEYS[1])
+if ttl > 0 and ttl < tonumber(ARGV[1]) then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class HealingMixin:
@@ -55,6 +66,22 @@ class HealingMixin:
 
     max_connection_wait_time = RECONNECT_MAX_S  # rq's backoff cap for a lost dequeue (60 s)
     asked_to_stop = False
+    connection: Redis  # rq's, for the type checker
+    queues: list[Queue]
+
+    def run_maintenance_tasks(self) -> None:
+        """Rq's maintenance, after releasing scheduler locks whose scheduler is gone.
+
+        A scheduler refreshes its queues' locks to 61 s every second; a worker SIGKILLed with
+        its scheduler leaves them for that long, and every retry waits (measured: a killed
+        job's retry ran 64 s late). A lock not refreshed for 10 s has no scheduler: released
+        here (compare and delete, in Redis), rq's maintenance below takes it.
+        """
+        for queue in self.queues:
+            key = RQScheduler.get_locking_key(queue.name)
+            if self.connection.eval(_RELEASE_STALE_LOCK, 1, key, STALE_LOCK_TTL_S):
+                log.warning("scheduler_lock_released", queue=queue.name, reason="not refreshed")
+        super().run_maintenance_tasks()  # type: ignore[misc]
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         """Register the job as started, and take it out of its intermediate list.
