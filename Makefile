@@ -33,7 +33,7 @@ else ifeq ($(filter $(MODE),local compose),)
   endif
 endif
 
-.PHONY: help install up down ps logs produce test lint fmt
+.PHONY: help install up down ps logs produce test chaos lint fmt
 
 help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
@@ -95,6 +95,11 @@ endif
 
 test: install ## run the tests (they start their own Kafka, Redis, SMTP; compose ones need an engine)
 	$(UV) run pytest
+
+# Extra options for the chaos run, e.g. CHAOS_ARGS="--seconds 60 --rate 20".
+CHAOS_ARGS ?=
+chaos: install ## kill every part of a stack of its own under load; it must heal by itself (about 5 min)
+	$(UV) run northbridge-stack chaos $(CHAOS_ARGS)
 
 lint: ## ruff check, ruff format --check, mypy --strict
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy

@@ -5,7 +5,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from northbridge_stack import stack
+from northbridge_stack import chaos, stack
+from northbridge_stack.chaos import Plan
 from northbridge_stack.errors import StackError
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.topics import list_topics
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     produce.set_defaults(run=_produce)
     fetch = commands.add_parser("fetch", help="fetch Kafka's jars with Maven unless cached")
     fetch.set_defaults(run=_fetch)
+    chaos = commands.add_parser(
+        "chaos", help="a stack of its own under load, its parts SIGKILLed in turn; the ledger"
+    )
+    defaults = Plan()
+    chaos.add_argument("--seconds", type=float, default=defaults.seconds, help="of load")
+    chaos.add_argument("--rate", type=float, default=defaults.rate, help="events a second")
+    chaos.add_argument("--kill-every", type=float, default=defaults.kill_every, help="seconds")
+    chaos.add_argument("--drain", type=float, default=defaults.drain, help="seconds at most")
+    chaos.add_argument("--workers", type=_count, default=defaults.workers, help="email workers")
+    chaos.set_defaults(run=_chaos)
     return parser
 
 
@@ -69,6 +80,14 @@ def _ps(_: argparse.Namespace) -> None:
 
 def _fetch(_: argparse.Namespace) -> None:
     stack.ensure_jars()
+
+
+def _chaos(args: argparse.Namespace) -> None:
+    plan = Plan(args.seconds, args.rate, args.kill_every, args.drain, args.workers)
+    ledger = chaos.run(plan)
+    print("\n".join(["", "chaos ledger", *ledger.report()]))
+    if not ledger.ok:
+        raise SystemExit(1)
 
 
 def _logs(args: argparse.Namespace) -> None:
