@@ -65,7 +65,7 @@ down: ## stop and remove what `make up` started (data is kept: Kafka and Redis v
 	@$(COMPOSE) down --remove-orphans
 	@rm -f $(MODE_FILE)
 
-ps: ## show each component: state, health, ports
+ps: ## show each component: state, ports; health (compose), pid, uptime, restarts (local)
 	@$(COMPOSE) ps --all
 
 logs: ## follow every service's log (Ctrl-C ends)
@@ -83,7 +83,7 @@ down: ## stop and remove what `make up` started (data is kept: Kafka and Redis v
 	@$(UV) run northbridge-stack down
 	@rm -f $(MODE_FILE)
 
-ps: ## show each component: state, health, ports
+ps: ## show each component: state, ports; health (compose), pid, uptime, restarts (local)
 	@$(UV) run northbridge-stack ps
 
 logs: ## follow every service's log (Ctrl-C ends)
