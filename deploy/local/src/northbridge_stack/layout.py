@@ -1,7 +1,7 @@
 """Where the local stack keeps its state, and which ports it uses.
 
 Everything lives under one ignored folder, ``.stack/`` at the repository root: Kafka's and
-Redis's data, the mail the sink keeps, every process's log and pid file, and the Kafka tool
+Redis's data, the mail the sink keeps, every process's log, supervisord's files, and the Kafka tool
 wrappers. Deleting the folder (with the stack down) resets the stack.
 """
 
@@ -51,11 +51,6 @@ class StackLayout:
         return self.root / "logs"
 
     @property
-    def pids(self) -> Path:
-        """Pid files of the infrastructure as the tests run it (``make up``: supervisord)."""
-        return self.root / "pids"
-
-    @property
     def maildir(self) -> Path:
         """The mail the SMTP sink kept, one ``.eml`` file each."""
         return self.root / "mail"
@@ -69,40 +64,33 @@ class StackLayout:
         """The log file of the process called ``name``."""
         return self.logs / f"{name}.log"
 
-    def pid(self, name: str) -> Path:
-        """The pid file of the process called ``name``."""
-        return self.pids / f"{name}.pid"
-
     def supervisor(self) -> Supervisor:
         """The stack's supervisord: configuration in ``supervisor/``, program logs in ``logs/``."""
         return Supervisor(self.root / "supervisor", self.logs)
 
     def kafka(self) -> KafkaBroker:
-        """The stack's broker (which may already run)."""
+        """The stack's broker: its config, data and readiness (supervisord runs it)."""
         return KafkaBroker(
             self.root / "kafka",
             self.kafka_port,
             self.controller_port,
             log_file=self.log("kafka"),
-            pid_file=self.pid("kafka"),
         )
 
     def redis(self) -> RedisServer:
-        """The stack's Redis (which may already run)."""
+        """The stack's Redis: its config, data and readiness (supervisord runs it)."""
         return RedisServer(
             self.root / "redis",
             self.redis_port,
             log_file=self.log("redis"),
-            pid_file=self.pid("redis"),
         )
 
     def smtp_sink(self) -> SmtpSink:
-        """The stack's SMTP sink (which may already run)."""
+        """The stack's SMTP sink: its maildir and readiness (supervisord runs it)."""
         return SmtpSink(
             self.maildir,
             self.smtp_port,
             log_file=self.log("smtp-sink"),
-            pid_file=self.pid("smtp-sink"),
         )
 
 
