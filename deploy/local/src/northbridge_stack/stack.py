@@ -45,6 +45,10 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
         "smtp-sink": (layout.smtp_sink(), f"{LOOPBACK}:{layout.smtp_port}"),
     }
     supervisor.sync(INFRA, [_infra_program(name, s) for name, (s, _) in servers.items()])
+    if not supervisor.running:
+        # A new supervisord starts every program it is configured with at once; the
+        # services of the last run are added only once Kafka serves and the topics exist.
+        supervisor.sync(SERVICES, [])
     _start_supervisor(supervisor, say)
     readiness = _Readiness(supervisor, supervisor.states(), say)
     supervisor.update()
