@@ -102,7 +102,20 @@ def pipeline(
     stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink
 ) -> Iterator[Pipeline]:
     port = free_port()
-    ours = ("KAFKA_", "REDIS_", "SMTP_", "GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "MAIL_", "LOG_")
+    ours = tuple(
+        [
+            "KAFKA_",
+            "REDIS_",
+            "SMTP_",
+            "GATEWAY_",
+            "BRIDGE_",
+            "JOB_",
+            "WORKER_",
+            "MAIL_",
+            "LOG_",
+            "RECEIPT_",
+        ]
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env |= {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,

@@ -1,6 +1,7 @@
 """The email-worker's guarantees: one mail per event id, and failures kept with their error."""
 
 import uuid
+from typing import Any
 
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
@@ -25,6 +26,13 @@ def payload(event_id: str) -> dict[str, object]:
     }
 
 
+def receipt_hops(pipeline: Pipeline, event_id: str) -> list[dict[str, Any]]:
+    answer = pipeline.http.get(f"/v1/events/{event_id}")
+    assert answer.status_code == 200, answer.text
+    hops: list[dict[str, Any]] = answer.json()["hops"]
+    return hops
+
+
 def finished(job: Job) -> bool:
     return job.get_status(refresh=True) == JobStatus.FINISHED
 
@@ -40,6 +48,8 @@ def test_second_job_for_same_event_sends_no_second_mail(pipeline: Pipeline) -> N
     assert (first.return_value(), second.return_value()) == ("sent", "sent")
     assert second.latest_result() is not None
     assert len(mails_with_id(pipeline.maildir, event_id)) == 1
+    attempts = [h for h in receipt_hops(pipeline, event_id) if h["hop"] == "attempt"]
+    assert [a["outcome"] for a in attempts] == ["sent", "already_sent"]
 
 
 def test_exhausted_retries_land_in_failed_registry(pipeline: Pipeline) -> None:
@@ -51,7 +61,8 @@ def test_exhausted_retries_land_in_failed_registry(pipeline: Pipeline) -> None:
     )
     try:
         queue = Queue(queue_name, connection=pipeline.redis, serializer=JSONSerializer)
-        job = queue.enqueue(DELIVER_JOB, payload(f"evt-{uuid.uuid4()}"), retry=Retry(max=1))
+        event_id = f"evt-{uuid.uuid4()}"
+        job = queue.enqueue(DELIVER_JOB, payload(event_id), retry=Retry(max=1, interval=1))
         registry = FailedJobRegistry(queue=queue)
         wait_for(lambda: job.id in registry.get_job_ids(), timeout=TIMEOUT, what="the failure")
         job.refresh()  # type: ignore[no-untyped-call]
@@ -59,5 +70,10 @@ def test_exhausted_retries_land_in_failed_registry(pipeline: Pipeline) -> None:
         result = job.latest_result()
         assert result is not None
         assert "ConnectionRefusedError" in str(result.exc_string)
+        hops = receipt_hops(pipeline, event_id)
+        assert [h["hop"] for h in hops] == ["attempt", "attempt", "failed"]
+        assert hops[0]["next_retry_at"] is not None  # one retry left
+        assert hops[1]["next_retry_at"] is None
+        assert "ConnectionRefusedError" in hops[2]["error"]
     finally:
         worker.stop()

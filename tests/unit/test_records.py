@@ -16,6 +16,7 @@ class FakeRecord:
     topic: str = "north-updates"
     partition: int = 2
     offset: int = 41
+    timestamp: int = 1_764_979_200_000
     key: bytes | None = None
     value: bytes | None = b'{"name": "ada", "loc": "london"}'
     headers: Sequence[tuple[str, bytes | None]] = field(default_factory=list)

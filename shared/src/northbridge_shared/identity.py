@@ -7,6 +7,8 @@ Three sources make event ids, and they must never meet by accident:
   rule): 1-128 of ``A-Z a-z 0-9 _ -``, starting with a letter or a digit;
 * the bridge, for a record without an ``event-id`` header (``kafka-console-producer``): its
   position, starting with ``_``, which no client key can, so the two namespaces are disjoint.
+  A dead letter replayed (``northbridge dlq replay``) carries its first position's id in its
+  ``event-id`` header, so a replay of a replay is still the same event.
 
 Every id stays within rq's job id characters and a Message-ID's ``atext`` (RFC 5322 3.2.3).
 
@@ -25,12 +27,18 @@ from northbridge_shared.events import Event
 # and ":"; the first character keeps "_" for derived ids.
 IDEMPOTENCY_KEY: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DERIVED_PREFIX: Final = "_"
+DERIVED_ID: Final = re.compile(r"_[A-Za-z0-9_-]{1,249}-[0-9]{1,10}-[0-9]{1,19}")
 BINDING_PREFIX: Final = "northbridge:event:"
 
 
 def is_idempotency_key(value: str) -> bool:
     """Whether a client-supplied key (or an ``event-id`` header) can serve as an event id."""
     return IDEMPOTENCY_KEY.fullmatch(value) is not None
+
+
+def is_derived_id(value: str) -> bool:
+    """Whether ``value`` has the shape of :func:`derived_event_id` (a topic is 1-249 chars)."""
+    return DERIVED_ID.fullmatch(value) is not None
 
 
 def derived_event_id(topic: str, partition: int, offset: int) -> str:

@@ -157,6 +157,15 @@ class JobSettings(BaseSettings):
         return value
 
 
+class ReceiptSettings(BaseSettings):
+    """The receipts every hop writes (see ``northbridge_shared.receipts``)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECEIPT_", extra="ignore")
+
+    # How long an event's receipt is kept after its last hop; about 1 KB per event in Redis.
+    ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600
+
+
 class WorkerHeartbeat(BaseModel):
     """rq's worker TTL: how often an idle worker shows it is alive, and its health check's bound.
 

@@ -9,6 +9,7 @@ from northbridge_shared.settings import (
     JobSettings,
     KafkaSettings,
     LogSettings,
+    ReceiptSettings,
     RedisSettings,
     load,
 )
@@ -17,7 +18,13 @@ from northbridge_shared.settings import (
 def main() -> None:
     """Read settings, configure logging, consume until SIGTERM."""
     logging.configure(load(LogSettings), service="bridge")
-    settings = (load(BridgeSettings), load(KafkaSettings), load(RedisSettings), load(JobSettings))
+    settings = (
+        load(BridgeSettings),
+        load(KafkaSettings),
+        load(RedisSettings),
+        load(JobSettings),
+        load(ReceiptSettings),
+    )
     asyncio.run(serve(*settings))
 
 

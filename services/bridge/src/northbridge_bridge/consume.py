@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from redis.exceptions import RedisError
 
-from northbridge_bridge.dead_letter import send_dead_letters
+from northbridge_bridge.dead_letter import DeadLetter, send_dead_letters
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
 from northbridge_bridge.records import Accepted, Record, Rejected, decode
@@ -173,11 +173,14 @@ class Bridge:
             log.info("duplicate_event", event_id=item.delivery.event_id, **_position(item.record))
         for r in rejected:
             log.warning("record_dead_lettered", reason=r.reason, **_position(r.record))
+        dead: list[DeadLetter] = []
         if rejected:
-            await self._until_done(lambda: send_dead_letters(self._producer, rejected), stopping)
-        if plan.fresh:
+            dead = await self._until_done(
+                lambda: send_dead_letters(self._producer, rejected), stopping
+            )
+        if plan.fresh or dead:
             await self._until_done(
-                lambda: asyncio.to_thread(self._enqueuer.write, plan.fresh), stopping
+                lambda: asyncio.to_thread(self._enqueuer.write, plan.fresh, dead), stopping
             )
         await self._commit(offsets)
         log.info(

@@ -1,6 +1,7 @@
 """Records that cannot become jobs go to ``<topic>.dlq``, with the reason in a header."""
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
@@ -11,6 +12,16 @@ from northbridge_shared.contracts import ERROR_HEADER, ORIGIN_HEADER_PREFIX, dea
 MAX_REASON = 1000
 # Set, with the original size in bytes, when a dead letter is too large to keep its value.
 VALUE_DROPPED_HEADER = "value-dropped-bytes"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected record and where Kafka put its dead letter."""
+
+    rejected: Rejected
+    topic: str
+    partition: int
+    offset: int
 
 
 def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes | None]]:
@@ -24,9 +35,13 @@ def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes | None]]:
     ]
 
 
-async def send_dead_letters(producer: Any, rejected: list[Rejected]) -> None:
+async def send_dead_letters(producer: Any, rejected: list[Rejected]) -> list[DeadLetter]:
     """Publish every rejected record and wait until Kafka acknowledged all of them."""
-    await asyncio.gather(*[await _send(producer, r) for r in rejected])
+    placed = await asyncio.gather(*[await _send(producer, r) for r in rejected])
+    return [
+        DeadLetter(r, meta.topic, meta.partition, meta.offset)
+        for r, meta in zip(rejected, placed, strict=True)
+    ]
 
 
 async def _send(producer: Any, rejected: Rejected) -> Any:

@@ -7,6 +7,11 @@ the write are not one atomic step; that is safe because a partition has one cons
 time in the group, and the worker's send record stops a second mail if two bridges ever
 raced on a record.
 
+The same transaction writes each event's receipt (see ``northbridge_shared.receipts``):
+accepted and enqueued for a new job, accepted and dead-lettered for a record sent to the
+dead-letter topic (written after Kafka acknowledged it), so a receipt shows exactly what the
+transaction did.
+
 An event id is bound to the fingerprint of its event (see ``northbridge_shared.identity``):
 a record whose id is bound to another event is a conflict, dead-lettered, never dropped as
 a duplicate; a record whose id is bound to the same event and has a job is a duplicate.
@@ -15,14 +20,18 @@ a duplicate; a record whose id is bound to the same event and has a job is a dup
 from dataclasses import dataclass, field
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.job import Job
 from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
-from northbridge_bridge.records import Accepted
+from northbridge_bridge.dead_letter import DeadLetter
+from northbridge_bridge.records import Accepted, Record
+from northbridge_shared import receipts
 from northbridge_shared.contracts import DELIVER_JOB
 from northbridge_shared.identity import binding_key, fingerprint
+from northbridge_shared.receipts import Hop
 from northbridge_shared.settings import JobSettings
 
 
@@ -38,9 +47,10 @@ class Plan:
 class Enqueuer:
     """Writes jobs for the deliver function, by dotted path, with the JSON serializer."""
 
-    def __init__(self, redis: Redis, jobs: JobSettings) -> None:
+    def __init__(self, redis: Redis, jobs: JobSettings, receipt_ttl_s: int) -> None:
         self._redis = redis
         self._jobs = jobs
+        self._receipt_ttl_s = receipt_ttl_s
         self._queues: dict[str, Queue] = {}
 
     def plan(self, accepted: list[Accepted]) -> Plan:
@@ -70,15 +80,34 @@ class Enqueuer:
                 known[event_id] = (mine, True)  # a later record in this batch meets it
         return plan
 
-    def write(self, fresh: list[Accepted]) -> None:
-        """Enqueue a job for each of ``fresh`` and bind its id, in one MULTI/EXEC; blocking."""
+    def write(self, fresh: list[Accepted], dead: list[DeadLetter]) -> None:
+        """Enqueue a job for each of ``fresh`` and bind its id, in one MULTI/EXEC; blocking.
+
+        The same transaction writes the receipts of ``fresh`` and of the ``dead`` letters.
+        """
         with self._redis.pipeline(transaction=True) as pipe:
             for name in sorted({item.queue for item in fresh}):
                 data = [self._job(item) for item in fresh if item.queue == name]
                 self._queue(name).enqueue_many(data, pipeline=pipe)
+            ttl = self._receipt_ttl_s
             for item in fresh:
-                key = binding_key(item.delivery.event_id)
-                pipe.set(key, _fingerprint(item), ex=self._jobs.event_id_ttl_s)
+                event_id = item.delivery.event_id
+                pipe.set(binding_key(event_id), _fingerprint(item), ex=self._jobs.event_id_ttl_s)
+                _note_accepted(pipe, event_id, item.record, ttl)
+                receipts.note(pipe, event_id, Hop.ENQUEUED, ttl, queue=item.queue, job_id=event_id)
+            for letter in dead:
+                event_id = letter.rejected.receipt_id
+                _note_accepted(pipe, event_id, letter.rejected.record, ttl)
+                receipts.note(
+                    pipe,
+                    event_id,
+                    Hop.DEAD_LETTERED,
+                    ttl,
+                    reason=letter.rejected.reason,
+                    topic=letter.topic,
+                    partition=letter.partition,
+                    offset=letter.offset,
+                )
             pipe.execute()
 
     def _job(self, item: Accepted) -> EnqueueData:
@@ -100,6 +129,13 @@ class Enqueuer:
         if name not in self._queues:
             self._queues[name] = Queue(name, connection=self._redis, serializer=JSONSerializer)
         return self._queues[name]
+
+
+def _note_accepted(pipe: Pipeline, event_id: str, record: Record, ttl_s: int) -> None:
+    """Kafka's acceptance, from the record (the gateway may have noted it already)."""
+    at = receipts.from_kafka(record.timestamp) if record.timestamp >= 0 else None
+    position = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    receipts.note(pipe, event_id, Hop.ACCEPTED, ttl_s, at=at, **position)
 
 
 def _fingerprint(item: Accepted) -> str:

@@ -24,6 +24,7 @@ _LENGTH_PREFIX: Final = 12  # baseOffset and batchLength come before what batchL
 _CRC_FROM: Final = 21  # the CRC covers attributes up to the end of the batch
 _COMPRESSION_MASK: Final = 0x07
 _CONTROL_BIT: Final = 0x20
+_LOG_APPEND_TIME: Final = 0x08
 _MAGIC: Final = 2  # the one batch format Kafka has written since 0.11
 _DECOMPRESS: Final[dict[int, Callable[[bytes], bytes]]] = {
     1: codec.gzip_decode,
@@ -42,6 +43,7 @@ class RawRecord:
     """One record as stored: header names are bytes, whatever a producer wrote."""
 
     offset: int
+    timestamp: int  # milliseconds since the epoch
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[bytes, bytes | None], ...]
@@ -62,8 +64,8 @@ def read_batches(data: bytes) -> Iterator[RawBatch]:
     """Every complete batch in ``data``, in order; a fetch may end in a cut batch, left out."""
     pos = 0
     while pos + _HEADER.size <= len(data):
-        base, length, _, magic, crc, attributes, last_delta, *_, count = _HEADER.unpack_from(
-            data, pos
+        base, length, _, magic, crc, attributes, last_delta, first_ts, max_ts, *_, count = (
+            _HEADER.unpack_from(data, pos)
         )
         end = pos + _LENGTH_PREFIX + length
         if end > len(data):
@@ -76,7 +78,7 @@ def read_batches(data: bytes) -> Iterator[RawBatch]:
             next_offset=base + last_delta + 1,
             control=bool(attributes & _CONTROL_BIT),
             crc_ok=calc_crc32c(data[pos + _CRC_FROM : end]) == crc,
-            records=_records(base, body, count),
+            records=_records(base, _clock(attributes, first_ts, max_ts), body, count),
         )
         pos = end
 
@@ -94,23 +96,34 @@ def _decompress(compression: int, body: bytes, base: int) -> bytes:
         raise UnreadableBatchError(problem) from error
 
 
-def _records(base: int, body: bytes, count: int) -> tuple[RawRecord, ...]:
+def _clock(attributes: int, first_ts: int, max_ts: int) -> Callable[[int], int]:
+    """A record's time from its timestamp delta."""
+    if attributes & _LOG_APPEND_TIME:  # Kafka stamped the batch: maxTimestamp, every record
+        return lambda _: max_ts
+    return lambda delta: first_ts + delta
+
+
+def _records(
+    base: int, clock: Callable[[int], int], body: bytes, count: int
+) -> tuple[RawRecord, ...]:
     buffer = bytearray(body)
     pos, records = 0, []
     try:
         for _ in range(count):
-            record, pos = _record(base, buffer, pos)
+            record, pos = _record(base, clock, buffer, pos)
             records.append(record)
     except (IndexError, ValueError) as error:  # varints running past the end of the batch
         raise UnreadableBatchError(f"batch at offset {base}: {error!r}") from error
     return tuple(records)
 
 
-def _record(base: int, buffer: bytearray, pos: int) -> tuple[RawRecord, int]:
+def _record(
+    base: int, clock: Callable[[int], int], buffer: bytearray, pos: int
+) -> tuple[RawRecord, int]:
     length, start = decode_varint(buffer, pos)
     end, pos = start + length, start
     _, pos = decode_varint(buffer, pos)  # attributes: unused in v2
-    _, pos = decode_varint(buffer, pos)  # timestamp delta
+    ts_delta, pos = decode_varint(buffer, pos)
     offset_delta, pos = decode_varint(buffer, pos)
     key, pos = _bytes(buffer, pos)
     value, pos = _bytes(buffer, pos)
@@ -123,7 +136,7 @@ def _record(base: int, buffer: bytearray, pos: int) -> tuple[RawRecord, int]:
     if pos != end:
         offset = base + offset_delta
         raise ValueError(f"record at offset {offset} is {length} bytes, read {pos - start}")
-    return RawRecord(base + offset_delta, key, value, tuple(headers)), pos
+    return RawRecord(base + offset_delta, clock(ts_delta), key, value, tuple(headers)), pos
 
 
 def _bytes(buffer: bytearray, pos: int) -> tuple[bytes | None, int]:

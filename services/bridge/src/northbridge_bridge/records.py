@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from northbridge_shared.contracts import EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, parse_event
-from northbridge_shared.identity import derived_event_id, is_idempotency_key
+from northbridge_shared.identity import derived_event_id, is_derived_id, is_idempotency_key
 from northbridge_shared.jobs import Delivery, Route
 
 
@@ -18,6 +18,7 @@ class Record(Protocol):
     topic: str
     partition: int
     offset: int
+    timestamp: int  # milliseconds since the epoch: when the producer (or Kafka) wrote it
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes | None]]
@@ -34,10 +35,21 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Rejected:
-    """A record that cannot become a job, and why."""
+    """A record that cannot become a job, and why.
+
+    ``event_id`` is the record's own id when it carries a valid one and is not refused for
+    it; its receipt is then written under that id, else under the record's position id.
+    """
 
     record: Record
     reason: str
+    event_id: str | None = None
+
+    @property
+    def receipt_id(self) -> str:
+        """The id the dead letter's receipt is written under."""
+        record = self.record
+        return self.event_id or derived_event_id(record.topic, record.partition, record.offset)
 
 
 def decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
@@ -60,13 +72,13 @@ def _decode(record: Record, routes: dict[str, Route]) -> Accepted | Rejected:
     if event_id is None:
         return Rejected(record, f"{EVENT_ID_HEADER} header is not a valid event id")
     if not record.value:
-        return Rejected(record, "record has no value")
+        return Rejected(record, "record has no value", event_id)
     try:
         event = parse_event(record.value)
     except ValidationError as error:
-        return Rejected(record, summarize(error))
+        return Rejected(record, summarize(error), event_id)
     except DuplicateKeyError as error:
-        return Rejected(record, f"value: {error}")
+        return Rejected(record, f"value: {error}", event_id)
     delivery = Delivery(event_id=event_id, topic=record.topic, mail=route.mail, event=event)
     return Accepted(record=record, queue=route.queue, delivery=delivery)
 
@@ -85,5 +97,6 @@ def _event_id(record: Record) -> str | None:
             if value is None:  # Kafka allows a header without a value
                 return None
             text = value.decode("utf-8", errors="replace")
-            return text if is_idempotency_key(text) else None
+            # A derived id in the header is a dead letter replayed under its first position.
+            return text if is_idempotency_key(text) or is_derived_id(text) else None
     return derived_event_id(record.topic, record.partition, record.offset)

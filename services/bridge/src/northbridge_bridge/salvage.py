@@ -27,6 +27,7 @@ UNREADABLE: Final = (ValueError, struct.error, CorruptRecordException)
 # At least one whole batch comes back even when it is larger (Kafka's KIP-74).
 FETCH_BYTES: Final = 1024 * 1024
 READ_UNCOMMITTED: Final = 0
+NO_TIME: Final = -1  # Kafka's own "no timestamp", for a position nothing could be read at
 
 
 @dataclass  # not frozen: records.Record declares plain (settable) attributes
@@ -36,6 +37,7 @@ class SalvagedRecord:
     topic: str
     partition: int
     offset: int
+    timestamp: int
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes | None]]
@@ -91,7 +93,7 @@ def salvage(tp: TopicPartition, position: int, data: bytes, routes: dict[str, Ro
     except UnreadableBatchError as error:
         problem = str(error)
     if next_offset == position:
-        nothing = SalvagedRecord(tp.topic, tp.partition, position, None, None, ())
+        nothing = SalvagedRecord(tp.topic, tp.partition, position, NO_TIME, None, None, ())
         return Salvaged([Rejected(nothing, f"unreadable record: {problem}")], position + 1)
     return Salvaged(decoded, next_offset)
 
@@ -115,7 +117,9 @@ def _judge(
 ) -> Accepted | Rejected:
     # A name that is not UTF-8 stays readable in the dead letter: b"\xff" becomes "\\xff".
     headers = [(name.decode(errors="backslashreplace"), value) for name, value in raw.headers]
-    record = SalvagedRecord(tp.topic, tp.partition, raw.offset, raw.key, raw.value, headers)
+    record = SalvagedRecord(
+        tp.topic, tp.partition, raw.offset, raw.timestamp, raw.key, raw.value, headers
+    )
     bad = [repr(name) for name, _ in raw.headers if not _is_utf8(name)]
     if bad:
         return Rejected(record, f"unreadable record: header name {', '.join(bad)} is not UTF-8")

@@ -22,7 +22,13 @@ from redis.retry import Retry
 from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import Heartbeat
-from northbridge_shared.settings import BridgeSettings, JobSettings, KafkaSettings, RedisSettings
+from northbridge_shared.settings import (
+    BridgeSettings,
+    JobSettings,
+    KafkaSettings,
+    ReceiptSettings,
+    RedisSettings,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +37,11 @@ FIRST_RETRY_S = 0.5
 
 
 async def serve(
-    settings: BridgeSettings, kafka: KafkaSettings, redis: RedisSettings, jobs: JobSettings
+    settings: BridgeSettings,
+    kafka: KafkaSettings,
+    redis: RedisSettings,
+    jobs: JobSettings,
+    receipt: ReceiptSettings,
 ) -> None:
     """Run until SIGTERM or SIGINT, then finish the batch, commit and leave the group."""
     stopping = asyncio.Event()
@@ -62,7 +72,7 @@ async def serve(
                 stack.push_async_callback(client.stop)
                 started.append(client)
             dead_letters, records = started
-            enqueuer = Enqueuer(connection, jobs)
+            enqueuer = Enqueuer(connection, jobs, receipt.ttl_s)
             bridge = Bridge(records, dead_letters, enqueuer, settings, heartbeat, busy=busy)
             log.info(
                 "bridge_started",

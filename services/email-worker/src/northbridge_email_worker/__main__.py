@@ -5,6 +5,7 @@ from northbridge_shared import logging
 from northbridge_shared.settings import (
     LogSettings,
     MailSettings,
+    ReceiptSettings,
     RedisSettings,
     SmtpSettings,
     WorkerSettings,
@@ -19,7 +20,7 @@ def main() -> None:
     """
     log_settings = load(LogSettings)
     logging.configure(log_settings, service="email-worker")
-    load(SmtpSettings), load(MailSettings)  # fail at start, not at the first job
+    load(SmtpSettings), load(MailSettings), load(ReceiptSettings)  # fail now, not at a job
     work(load(WorkerSettings), load(RedisSettings), log_settings.level)
 
 

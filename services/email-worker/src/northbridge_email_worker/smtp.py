@@ -34,6 +34,7 @@ class CommittingClient(smtplib.SMTP):
     """smtplib's client, running ``before_end_of_data`` between a body and its final dot."""
 
     before_end_of_data: Callable[[], None] = staticmethod(lambda: None)
+    end_of_data_reply: tuple[int, bytes] = (0, b"")
 
     def data(self, msg: Any) -> tuple[int, bytes]:
         """Smtplib's DATA, with the commit point; ``send_message`` calls it with bytes."""
@@ -50,9 +51,10 @@ class CommittingClient(smtplib.SMTP):
             raise
         self.send(b".\r\n")
         try:
-            return self.getreply()
+            self.end_of_data_reply = self.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             raise UnconfirmedError(repr(error)) from error
+        return self.end_of_data_reply
 
 
 @contextlib.contextmanager
@@ -79,14 +81,17 @@ def session(smtp: SmtpSettings) -> Iterator[CommittingClient]:
         client.close()
 
 
-def send(client: CommittingClient, message: EmailMessage, commit: Callable[[], None]) -> None:
+def send(client: CommittingClient, message: EmailMessage, commit: Callable[[], None]) -> str:
     """Send ``message``, running ``commit`` just before the server can accept it.
 
-    Raises ``smtplib.SMTPException`` or ``OSError`` when the server did not accept it (before
-    or after ``commit``), :class:`UnconfirmedError` when it may have.
+    Answers the server's reply to the end of data (``250 ...``). Raises
+    ``smtplib.SMTPException`` or ``OSError`` when the server did not accept it (before or
+    after ``commit``), :class:`UnconfirmedError` when it may have.
     """
     client.before_end_of_data = commit
     try:
         client.send_message(message)
     finally:
         client.before_end_of_data = CommittingClient.before_end_of_data
+    code, text = client.end_of_data_reply
+    return f"{code} {text.decode(errors='replace')}"

@@ -8,6 +8,7 @@ from northbridge_shared.settings import (
     JobSettings,
     KafkaSettings,
     LogSettings,
+    ReceiptSettings,
     RedisSettings,
     load,
 )
@@ -17,7 +18,11 @@ def main() -> None:
     """Read settings, configure logging, run gunicorn until SIGTERM."""
     logging.configure(load(LogSettings), service="gateway")
     config = GatewayConfig(
-        load(GatewaySettings), load(KafkaSettings), load(RedisSettings), load(JobSettings)
+        load(GatewaySettings),
+        load(KafkaSettings),
+        load(RedisSettings),
+        load(JobSettings),
+        load(ReceiptSettings),
     )
     Gateway(config).run()
 

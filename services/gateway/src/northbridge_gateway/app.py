@@ -16,8 +16,15 @@ from northbridge_gateway.idempotency import Bindings
 from northbridge_gateway.intake import intake
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
+from northbridge_gateway.receipts import Acceptances, receipt_of
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
-from northbridge_shared.settings import GatewaySettings, JobSettings, KafkaSettings, RedisSettings
+from northbridge_shared.settings import (
+    GatewaySettings,
+    JobSettings,
+    KafkaSettings,
+    ReceiptSettings,
+    RedisSettings,
+)
 
 ENDPOINTS = {"/v1/North": NORTH_TOPIC, "/v1/South": SOUTH_TOPIC}
 
@@ -32,19 +39,21 @@ class GatewayConfig:
     kafka: KafkaSettings
     redis: RedisSettings
     jobs: JobSettings  # the binding time of an Idempotency-Key: JOB_EVENT_ID_TTL_S
+    receipt: ReceiptSettings
 
 
 def build_app(config: GatewayConfig) -> web.Application:
-    """The routes, with the publisher and the key bindings opened and closed with the app."""
+    """The routes, with the publisher and Redis opened and closed with the app."""
     gateway, kafka, redis, jobs = config.gateway, config.kafka, config.redis, config.jobs
     publisher = Publisher(kafka.bootstrap_servers, gateway.publish_timeout_s, gateway.linger_ms)
-    # Redis answers only requests with an Idempotency-Key; the same deadline as Kafka's.
+    # Redis binds Idempotency-Keys and keeps receipts; the same deadline as Kafka's.
     connection = Redis.from_url(
         redis.url,
         socket_timeout=gateway.publish_timeout_s,
         socket_connect_timeout=gateway.publish_timeout_s,
     )
     bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
+    acceptances = Acceptances(connection, config.receipt.ttl_s, gateway.publish_timeout_s)
     app = web.Application(
         middlewares=[connection_cap_middleware, problem_middleware],
         client_max_size=gateway.max_body_bytes,
@@ -53,13 +62,16 @@ def build_app(config: GatewayConfig) -> web.Application:
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
         await publisher.start()
-        yield
-        await publisher.close(gateway.graceful_timeout_s)
+        async with acceptances.running():
+            yield
+            await publisher.close(gateway.graceful_timeout_s)
         await bindings.close()
 
     app.cleanup_ctx.append(lifetime)
     for path, topic in ENDPOINTS.items():
-        app.router.add_post(path, intake(topic, publisher, bindings, gateway))
+        app.router.add_post(path, intake(topic, publisher, bindings, acceptances, gateway))
+    receipt = receipt_of(connection, gateway.publish_timeout_s, gateway.retry_after_s)
+    app.router.add_get("/v1/events/{event_id}", receipt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(publisher))
     return app

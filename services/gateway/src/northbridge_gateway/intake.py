@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
+from northbridge_gateway.receipts import Acceptances
 from northbridge_shared.contracts import EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
@@ -23,7 +24,11 @@ log = structlog.get_logger(__name__)
 
 
 def intake(
-    topic: str, publisher: Publisher, bindings: Bindings, settings: GatewaySettings
+    topic: str,
+    publisher: Publisher,
+    bindings: Bindings,
+    acceptances: Acceptances,
+    settings: GatewaySettings,
 ) -> Handler:
     """A handler that publishes valid events to ``topic``."""
     retry_after = {"Retry-After": str(settings.retry_after_s)}
@@ -38,6 +43,7 @@ def intake(
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
         event_id = key or str(uuid_utils.uuid7())
         placed = await _publish(publisher, topic, event_id, event, retry_after)
+        acceptances.note(event_id, placed)
         log.info(
             "event_accepted",
             event_id=event_id,

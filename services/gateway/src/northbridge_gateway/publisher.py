@@ -13,6 +13,7 @@ aiokafka has no public health check; :func:`is_alive` reads its sender task, hen
 """
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ class Placement:
     topic: str
     partition: int
     offset: int
+    timestamp_ms: int  # when the record was written, as Kafka stores it
 
 
 class Publisher:
@@ -83,7 +85,13 @@ class Publisher:
             raise KafkaUnavailableError(
                 f"Kafka did not acknowledge within {self._timeout_s}s"
             ) from error
-        return Placement(topic=meta.topic, partition=meta.partition, offset=meta.offset)
+        stamp = meta.timestamp if meta.timestamp is not None and meta.timestamp >= 0 else None
+        return Placement(
+            topic=meta.topic,
+            partition=meta.partition,
+            offset=meta.offset,
+            timestamp_ms=stamp or int(time.time() * 1000),
+        )
 
     async def ready(self) -> bool:
         """Whether this process can publish now: a live producer, and a broker that answers."""

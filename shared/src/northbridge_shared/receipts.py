@@ -1,0 +1,122 @@
+"""Receipts: what each hop did to an event, written under its id as it happens.
+
+One Redis hash per event id, ``northbridge:receipt:<id>``, with one field per hop. A hop
+that happens once (accepted, enqueued, sent, dead-lettered, failed) has its own field, set
+with HSETNX: a record read twice, or the gateway and the bridge both noting the acceptance,
+keep the first. Each delivery attempt and each requeue is a field of its own
+(``attempt:<time>:<n>``), as many as happened. Every value is a JSON object with the time
+``at`` of the hop, so the reader sorts them. Every write refreshes the key's TTL
+(``RECEIPT_TTL_S``), which bounds the memory they take.
+
+Writers add their hop to the same Redis transaction as the work where the work is in Redis
+(the bridge's jobs, the worker's send), and after it where it is not (Kafka), so a receipt
+never claims what did not happen.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import count
+from typing import Any, Final, Protocol
+
+PREFIX: Final = "northbridge:receipt:"
+
+
+class Hop(StrEnum):
+    """What happened to an event, in the order it normally happens."""
+
+    ACCEPTED = "accepted"  # Kafka has it: topic, partition, offset
+    ENQUEUED = "enqueued"  # its job is in Redis: queue, job_id
+    DEAD_LETTERED = "dead_lettered"  # in <topic>.dlq instead: reason, dlq position
+    ATTEMPT = "attempt"  # a worker tried to mail it: outcome, reply or error, next_retry_at
+    SENT = "sent"  # the SMTP server accepted the mail: message_id, reply
+    FAILED = "failed"  # retries exhausted: error; the job is in rq's failed registry
+    REQUEUED = "requeued"  # an operator ran its failed job again
+
+
+REPEATED: Final = frozenset({Hop.ATTEMPT, Hop.REQUEUED})
+
+
+class Commands(Protocol):
+    """The Redis commands a writer queues: a pipeline, sync or asyncio."""
+
+    def hsetnx(self, name: str, key: str, value: bytes) -> Any: ...  # noqa: D102
+    def hset(self, name: str, key: str, value: bytes) -> Any: ...  # noqa: D102
+    def expire(self, name: str, time: int) -> Any: ...  # noqa: D102
+
+
+_sequence = count()
+
+
+def receipt_key(event_id: str) -> str:
+    """The Redis hash of ``event_id``'s hops."""
+    return PREFIX + event_id
+
+
+def iso(moment: datetime) -> str:
+    """A time as receipts show it: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_kafka(timestamp_ms: int) -> str:
+    """A Kafka record's timestamp (milliseconds since the epoch) as receipts show it."""
+    return iso(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+
+
+def note(
+    commands: Commands,
+    event_id: str,
+    hop: Hop,
+    ttl_s: int,
+    *,
+    at: str | None = None,
+    **facts: object,
+) -> None:
+    """Queue ``hop`` of ``event_id`` (with ``facts``) on ``commands``; the caller executes."""
+    entry = {"at": at or iso(datetime.now(UTC)), **facts}
+    value = json.dumps(entry, separators=(",", ":")).encode()
+    key = receipt_key(event_id)
+    if hop in REPEATED:
+        # Unique per process and call: two attempts in one millisecond keep both.
+        field = f"{hop}:{entry['at']}:{os.getpid()}.{next(_sequence)}"
+        commands.hset(key, field, value)
+    else:
+        commands.hsetnx(key, hop.value, value)
+    commands.expire(key, ttl_s)
+
+
+Fields = Mapping[bytes, bytes] | Mapping[bytes | str, bytes | str]  # as redis-py types HGETALL
+
+
+def hops(fields: Fields) -> list[dict[str, Any]]:
+    """A receipt's hash as a list of hops, oldest first, each ``{"hop": ..., "at": ...}``."""
+    order = list(Hop)
+    entries = []
+    for field, value in fields.items():
+        name = _text(field).split(":", 1)[0]
+        if name in order:  # a field of a newer version is left out, not an error
+            entries.append({"hop": name, **json.loads(value)})
+    # Same millisecond (an attempt and its sent): the usual order of the hops decides.
+    return sorted(entries, key=lambda e: (e["at"], order.index(Hop(e["hop"]))))
+
+
+def receipt(event_id: str, fields: Fields) -> dict[str, Any]:
+    """What ``GET /v1/events/{id}`` answers: the id, where it stands, and every hop."""
+    entries = hops(fields)
+    return {"id": event_id, "state": _state(entries), "hops": entries}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _state(entries: list[dict[str, Any]]) -> str:
+    """The outcome so far: a final hop if there is one, else the latest."""
+    seen = {e["hop"] for e in entries}
+    for final in (Hop.SENT, Hop.DEAD_LETTERED):
+        if final in seen:
+            return final.value
+    latest: str = entries[-1]["hop"] if entries else "unknown"
+    return latest
