@@ -102,20 +102,8 @@ def pipeline(
     stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink
 ) -> Iterator[Pipeline]:
     port = free_port()
-    ours = tuple(
-        [
-            "KAFKA_",
-            "REDIS_",
-            "SMTP_",
-            "GATEWAY_",
-            "BRIDGE_",
-            "JOB_",
-            "WORKER_",
-            "MAIL_",
-            "LOG_",
-            "RECEIPT_",
-        ]
-    )
+    ours: tuple[str, ...] = ("KAFKA_", "REDIS_", "SMTP_", "GATEWAY_", "BRIDGE_", "JOB_")
+    ours += ("WORKER_", "MAIL_", "LOG_", "RECEIPT_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env |= {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
