@@ -4,8 +4,8 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-from northbridge_stack.ledger import RERUN_BOUND_S, Kill, Ledger, Outcome
-from northbridge_stack.load import subject_token
+from northbridge_ops.load import Outcome
+from northbridge_stack.ledger import RERUN_BOUND_S, Kill, Ledger, subject_token
 
 
 def ledger(**changes: Any) -> Ledger:

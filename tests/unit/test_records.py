@@ -92,6 +92,22 @@ def test_any_decoding_error_becomes_a_rejection() -> None:
     assert "boom" in decoded.reason
 
 
+def test_dead_letter_of_a_record_with_its_own_id_names_that_id() -> None:
+    """A record refused for its body keeps its event id; its replay will carry it."""
+    rejected = decode(FakeRecord(headers=[("event-id", b"evt-9")], value=b"{}"), DEFAULT_ROUTES)
+    assert isinstance(rejected, Rejected)
+    assert dict(dead_letter_headers(rejected))["dead-letter-event-id"] == b"evt-9"
+
+
+def test_replayed_record_keeps_its_first_position_id() -> None:
+    """A derived id in the event-id header (a replayed dead letter) is the event's id."""
+    decoded = decode(
+        FakeRecord(offset=99, headers=[("event-id", b"_north-updates-2-41")]), DEFAULT_ROUTES
+    )
+    assert isinstance(decoded, Accepted)
+    assert decoded.delivery.event_id == "_north-updates-2-41"
+
+
 def test_dead_letter_headers_carry_origin_and_reason() -> None:
     """Dead letters keep the record's headers and add where it came from and why."""
     rejected = Rejected(FakeRecord(headers=[("trace", b"t")]), "loc: Field required")
@@ -99,6 +115,7 @@ def test_dead_letter_headers_carry_origin_and_reason() -> None:
     assert headers == {
         "trace": b"t",
         "error": b"loc: Field required",
+        "dead-letter-event-id": b"_north-updates-2-41",  # no event-id: its position id
         "original-topic": b"north-updates",
         "original-partition": b"2",
         "original-offset": b"41",

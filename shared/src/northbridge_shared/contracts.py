@@ -21,6 +21,12 @@ DELIVER_JOB: Final = "northbridge_email_worker.jobs.deliver"
 EVENT_ID_HEADER: Final = "event-id"
 ERROR_HEADER: Final = "error"
 ORIGIN_HEADER_PREFIX: Final = "original-"
+# On a dead letter: the id its receipt is under, which a replay of it carries as event-id.
+DEAD_LETTER_ID_HEADER: Final = "dead-letter-event-id"
+# On a dead letter too large to keep its value, which is dropped: the value's size in bytes.
+VALUE_DROPPED_HEADER: Final = "value-dropped-bytes"
+# On a replayed record: the dead letter it came from, "<dlq topic>/<partition>/<offset>".
+REPLAYED_FROM_HEADER: Final = "replayed-from"
 
 DLQ_SUFFIX: Final = ".dlq"
 

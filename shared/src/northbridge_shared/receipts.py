@@ -1,9 +1,9 @@
 """Receipts: what each hop did to an event, written under its id as it happens.
 
 One Redis hash per event id, ``northbridge:receipt:<id>``, with one field per hop. A hop
-that happens once (accepted, enqueued, sent, dead-lettered, failed) has its own field, set
-with HSETNX: a record read twice, or the gateway and the bridge both noting the acceptance,
-keep the first. Each delivery attempt and each requeue is a field of its own
+that happens once (accepted, enqueued, sent, failed) has its own field, set with HSETNX: a
+record read twice, or the gateway and the bridge both noting the acceptance, keep the first.
+Each delivery attempt, dead letter, replay and requeue is a field of its own
 (``attempt:<time>:<n>``), as many as happened. Every value is a JSON object with the time
 ``at`` of the hop, so the reader sorts them. Every write refreshes the key's TTL
 (``RECEIPT_TTL_S``), which bounds the memory they take.
@@ -30,13 +30,15 @@ class Hop(StrEnum):
     ACCEPTED = "accepted"  # Kafka has it: topic, partition, offset
     ENQUEUED = "enqueued"  # its job is in Redis: queue, job_id
     DEAD_LETTERED = "dead_lettered"  # in <topic>.dlq instead: reason, dlq position
+    REPLAYED = "replayed"  # an operator sent its dead letter through again: from, to
     ATTEMPT = "attempt"  # a worker tried to mail it: outcome, reply or error, next_retry_at
     SENT = "sent"  # the SMTP server accepted the mail: message_id, reply
     FAILED = "failed"  # retries exhausted: error; the job is in rq's failed registry
     REQUEUED = "requeued"  # an operator ran its failed job again
 
 
-REPEATED: Final = frozenset({Hop.ATTEMPT, Hop.REQUEUED})
+# Hops that can happen more than once: a replayed dead letter may be dead-lettered again.
+REPEATED: Final = frozenset({Hop.ATTEMPT, Hop.DEAD_LETTERED, Hop.REPLAYED, Hop.REQUEUED})
 
 
 class Commands(Protocol):
@@ -113,10 +115,8 @@ def _text(value: bytes | str) -> str:
 
 
 def _state(entries: list[dict[str, Any]]) -> str:
-    """The outcome so far: a final hop if there is one, else the latest."""
-    seen = {e["hop"] for e in entries}
-    for final in (Hop.SENT, Hop.DEAD_LETTERED):
-        if final in seen:
-            return final.value
+    """``sent`` once the mail went out (whatever came after), else the latest hop."""
+    if any(e["hop"] == Hop.SENT for e in entries):
+        return Hop.SENT.value
     latest: str = entries[-1]["hop"] if entries else "unknown"
     return latest

@@ -31,11 +31,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from northbridge_ops.load import post_events
 from northbridge_shared.contracts import BRIDGE_GROUP, EMAIL_QUEUE, NORTH_TOPIC, NOTIFICATION_QUEUE
 from northbridge_stack import services, stack
 from northbridge_stack.layout import PORT_VARIABLES, StackLayout
-from northbridge_stack.ledger import Kill, Ledger
-from northbridge_stack.load import post_events, subject_token
+from northbridge_stack.ledger import LOC, Kill, Ledger, subject_token
 from northbridge_stack.ports import LOOPBACK, free_port
 from northbridge_stack.supervisor import Supervisor
 
@@ -89,7 +89,7 @@ async def _against(layout: StackLayout, plan: Plan, say: Say) -> Ledger:
     say(f"chaos: {load}, a SIGKILL every {plan.kill_every:g} s")
     kills: list[Kill] = []
     killing = asyncio.create_task(_kill_on_schedule(supervisor, redis, plan, kills, say))
-    outcomes = await post_events(url, plan.rate, plan.seconds)
+    outcomes = await post_events(url, plan.rate, int(plan.rate * plan.seconds), loc=LOC)
     await killing
     say("chaos: load done; waiting until every 202 is mailed and nothing more can arrive")
     mailbox = Mailbox(layout.maildir)

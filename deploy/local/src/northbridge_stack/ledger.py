@@ -9,19 +9,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
+from northbridge_ops.load import Outcome
+
 # A job whose worker was killed must run again within this (the issue's bound).
 RERUN_BOUND_S: Final = 120.0
+# The load's events say where they come from; their names are their tokens.
+LOC: Final = "chaos"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One request of the load: its unique token, and the answer (status 0: no answer)."""
-
-    token: str
-    status: int
-    sent_at: float  # epoch seconds
-    error: str = ""
-    event_id: str = ""  # from a 202's body
+def subject_token(subject: str) -> str | None:
+    """The token a North mail's subject names (``Notification: <token> in chaos``)."""
+    prefix, suffix = "Notification: ", f" in {LOC}"
+    if subject.startswith(prefix) and subject.endswith(suffix):
+        return subject[len(prefix) : -len(suffix)]
+    return None
 
 
 @dataclass(frozen=True)

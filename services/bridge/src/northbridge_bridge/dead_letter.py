@@ -1,4 +1,9 @@
-"""Records that cannot become jobs go to ``<topic>.dlq``, with the reason in a header."""
+"""Records that cannot become jobs go to ``<topic>.dlq``, with the reason in a header.
+
+A dead letter keeps the record's key, value and headers and adds why (``error``), where it
+was (``original-topic``, ``-partition``, ``-offset``) and the id its receipt is under
+(``dead-letter-event-id``), which ``northbridge dlq replay`` gives the replayed record.
+"""
 
 import asyncio
 from dataclasses import dataclass
@@ -7,11 +12,15 @@ from typing import Any
 from aiokafka.errors import MessageSizeTooLargeError
 
 from northbridge_bridge.records import Rejected
-from northbridge_shared.contracts import ERROR_HEADER, ORIGIN_HEADER_PREFIX, dead_letter_topic
+from northbridge_shared.contracts import (
+    DEAD_LETTER_ID_HEADER,
+    ERROR_HEADER,
+    ORIGIN_HEADER_PREFIX,
+    VALUE_DROPPED_HEADER,
+    dead_letter_topic,
+)
 
 MAX_REASON = 1000
-# Set, with the original size in bytes, when a dead letter is too large to keep its value.
-VALUE_DROPPED_HEADER = "value-dropped-bytes"
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes | None]]:
     return [
         *record.headers,
         (ERROR_HEADER, rejected.reason[:MAX_REASON].encode()),
+        (DEAD_LETTER_ID_HEADER, rejected.receipt_id.encode()),
         *((ORIGIN_HEADER_PREFIX + name, str(value).encode()) for name, value in origin.items()),
     ]
 
