@@ -23,6 +23,7 @@ from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.redis_server import RedisServer
 from northbridge_stack.services import Service
 from northbridge_stack.smtp_sink import SmtpSink
+from northbridge_stack.supervisor import OUR_PREFIXES
 from northbridge_stack.topics import create_topics
 
 from .support import wait_for
@@ -45,10 +46,17 @@ class Pipeline:
     gateway_url: str
     http: httpx.Client
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    metrics_urls: dict[str, str] = field(default_factory=dict)  # of the bridge and workers
 
     def start(self, service: Service, extra_env: dict[str, str] | None = None) -> ManagedProcess:
-        """Run ``service`` as ``make up`` does, and wait for its ready line if it has one."""
-        process = spawn(service, self.home, {**self.env, **(extra_env or {})})
+        """Run ``service`` as ``make up`` does, and wait for its ready line if it has one.
+
+        A bridge or a worker serves its metrics on a free port of its own.
+        """
+        port = free_port()
+        metrics = {"BRIDGE_METRICS_PORT": str(port), "WORKER_METRICS_PORT": str(port)}
+        process = spawn(service, self.home, {**self.env, **metrics, **(extra_env or {})})
+        self.metrics_urls[service.name] = f"http://127.0.0.1:{port}/metrics"
         if service.ready_line:
             process.wait_until(
                 lambda: service.ready_line in process.log_since_spawn(), timeout=60, what="ready"
@@ -102,15 +110,14 @@ def pipeline(
     stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink
 ) -> Iterator[Pipeline]:
     port = free_port()
-    ours: tuple[str, ...] = ("KAFKA_", "REDIS_", "SMTP_", "GATEWAY_", "BRIDGE_", "JOB_")
-    ours += ("WORKER_", "MAIL_", "LOG_", "RECEIPT_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
     env |= {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "REDIS_URL": redis_url,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_sink.port),
         "GATEWAY_HOST": "127.0.0.1",
+        "METRICS_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_WORKERS": "2",
         "GATEWAY_PUBLISH_TIMEOUT_S": "3",

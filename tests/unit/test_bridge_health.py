@@ -197,6 +197,9 @@ class IdleConsumer:
             self._stopping.set()
         return {}
 
+    def assignment(self) -> set[Any]:
+        return set()  # owns no partition: there is no lag to measure
+
 
 def test_every_empty_poll_beats() -> None:
     async def scenario() -> int:

@@ -58,6 +58,14 @@ class LogSettings(BaseSettings):
     format: Literal["json", "console"] = "json"
 
 
+class MetricsSettings(BaseSettings):
+    """Where the bridge and the workers serve ``/metrics`` (the gateway: on its own port)."""
+
+    model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
+
+    host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
+
+
 class GatewaySettings(BaseSettings):
     """The HTTP gateway."""
 
@@ -116,6 +124,8 @@ class BridgeSettings(BaseSettings, BridgeHeartbeat):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     poll_timeout_ms: Annotated[int, Field(ge=10)] = 1000
     retry_backoff_max_s: PositiveSeconds = 30.0
+    # /metrics on METRICS_HOST; 0: not served.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9101
 
     @field_validator("poll_timeout_ms")
     @classmethod
@@ -197,6 +207,8 @@ class WorkerSettings(BaseSettings, WorkerHeartbeat):
     # A started job whose worker is gone counts as abandoned (and is retried) once its
     # JOB_TIMEOUT_S plus this has passed since it started; rq's own margin is 60 s.
     abandoned_after_timeout_s: Annotated[int, Field(ge=1)] = 30
+    # /metrics on METRICS_HOST; 0: not served. Each worker on one host needs its own.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9102
 
 
 class SmtpSettings(BaseSettings):

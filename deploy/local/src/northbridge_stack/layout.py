@@ -24,6 +24,8 @@ PORT_VARIABLES = {
     "STACK_REDIS_PORT": 6379,
     "STACK_SMTP_PORT": 1025,
     "GATEWAY_PORT": 9000,  # read by the gateway itself too
+    "BRIDGE_METRICS_PORT": 9101,  # read by the bridge itself too
+    "WORKER_METRICS_PORT": 9102,  # email-worker-N serves /metrics on this port + N - 1
 }
 
 
@@ -37,6 +39,8 @@ class StackLayout:
     redis_port: int
     smtp_port: int
     gateway_port: int
+    bridge_metrics_port: int
+    worker_metrics_port: int  # the first worker's
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackLayout":

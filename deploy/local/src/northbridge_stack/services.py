@@ -58,8 +58,11 @@ def worker(number: int) -> Service:
 def program(service: Service, layout: StackLayout) -> Program:
     """How supervisord runs ``service``: started after the infrastructure, given its drain."""
     if service.name.startswith(WORKER):
+        # Each worker serves /metrics on a port of its own: the first one's, plus N - 1.
+        number = int(service.name.rsplit("-", 1)[1])
+        port = {"WORKER_METRICS_PORT": str(layout.worker_metrics_port + number - 1)}
         # A worker finishes its job first: JOB_TIMEOUT_S (60 s) and a margin, as compose.
-        return Program(service.name, service.argv(), 30, 70, service_env(layout))
+        return Program(service.name, service.argv(), 30, 70, service_env(layout) | port)
     # The gateway drains for GATEWAY_GRACEFUL_TIMEOUT_S (30 s); the bridge ends its batch.
     return Program(service.name, service.argv(), 20, 35, service_env(layout))
 
@@ -73,12 +76,14 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     """
     env = our_settings(os.environ)
     env.setdefault("GATEWAY_HOST", LOOPBACK)
+    env.setdefault("METRICS_HOST", LOOPBACK)
     return env | {
         "KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{layout.kafka_port}",
         "REDIS_URL": f"redis://{LOOPBACK}:{layout.redis_port}/0",
         "SMTP_HOST": LOOPBACK,
         "SMTP_PORT": str(layout.smtp_port),
         "GATEWAY_PORT": str(layout.gateway_port),
+        "BRIDGE_METRICS_PORT": str(layout.bridge_metrics_port),
         "BRIDGE_HEARTBEAT_FILE": str(layout.root / "bridge.alive"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -2,13 +2,14 @@
 
 import asyncio
 
-from northbridge_bridge.service import serve
+from northbridge_bridge.service import BridgeConfig, serve
 from northbridge_shared import logging
 from northbridge_shared.settings import (
     BridgeSettings,
     JobSettings,
     KafkaSettings,
     LogSettings,
+    MetricsSettings,
     ReceiptSettings,
     RedisSettings,
     load,
@@ -18,14 +19,15 @@ from northbridge_shared.settings import (
 def main() -> None:
     """Read settings, configure logging, consume until SIGTERM."""
     logging.configure(load(LogSettings), service="bridge")
-    settings = (
+    config = BridgeConfig(
         load(BridgeSettings),
         load(KafkaSettings),
         load(RedisSettings),
         load(JobSettings),
         load(ReceiptSettings),
+        load(MetricsSettings),
     )
-    asyncio.run(serve(*settings))
+    asyncio.run(serve(config))
 
 
 if __name__ == "__main__":

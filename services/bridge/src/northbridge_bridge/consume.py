@@ -15,6 +15,7 @@ one stuck in a single call, or gone, is not.
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,8 +26,9 @@ from aiokafka.structs import TopicPartition
 from redis.exceptions import RedisError
 
 from northbridge_bridge.dead_letter import DeadLetter, send_dead_letters
-from northbridge_bridge.enqueue import Enqueuer
+from northbridge_bridge.enqueue import Enqueuer, Plan
 from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
+from northbridge_bridge.metrics import LAG_EVERY_S, BridgeMetrics
 from northbridge_bridge.records import Accepted, Record, Rejected, decode
 from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
 from northbridge_shared.settings import BridgeSettings
@@ -57,6 +59,7 @@ class Bridge:
         heartbeat: Heartbeat | None = None,
         *,
         busy: asyncio.Lock | None = None,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -66,6 +69,8 @@ class Bridge:
         # Held for a whole batch; a rebalance waits for it (see HandOver), so a partition's
         # next owner never reads records this bridge is still enqueueing.
         self.busy = busy or asyncio.Lock()
+        self._metrics = metrics or BridgeMetrics(settings.group_id)
+        self._lag_due = 0.0
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Process batches until ``stopping`` is set; the current batch is always finished."""
@@ -81,6 +86,7 @@ class Bridge:
                     return
                 continue
             self._heartbeat.beat()
+            await self._measure_lag()
             if batch:
                 try:
                     async with self.busy:
@@ -88,6 +94,12 @@ class Bridge:
                 except StoppedError:
                     log.warning("batch_abandoned_at_shutdown", records=_count(batch))
                     return
+
+    async def _measure_lag(self) -> None:
+        now = time.monotonic()
+        if now >= self._lag_due:
+            self._lag_due = now + LAG_EVERY_S
+            await self._metrics.measure_lag(self._consumer)
 
     async def _poll(self, *partitions: TopicPartition) -> dict[TopicPartition, list[Any]]:
         batch: dict[TopicPartition, list[Any]] = await self._consumer.getmany(
@@ -163,6 +175,8 @@ class Bridge:
     ) -> None:
         """Dead-letter the rejected and conflicting, enqueue the new, then commit ``offsets``."""
         started = time.perf_counter()
+        for topic, amount in Counter(d.record.topic for d in decoded).items():
+            self._metrics.consumed.labels(topic).inc(amount)
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         rejected = [d for d in decoded if isinstance(d, Rejected)]
         plan = await self._until_done(
@@ -182,6 +196,8 @@ class Bridge:
             await self._until_done(
                 lambda: asyncio.to_thread(self._enqueuer.write, plan.fresh, dead), stopping
             )
+        self._count(plan, dead)
+        self._metrics.batch.observe(time.perf_counter() - started)
         await self._commit(offsets)
         log.info(
             "batch_done",
@@ -192,6 +208,14 @@ class Bridge:
             dead_lettered=len(rejected),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+    def _count(self, plan: Plan, dead: list[DeadLetter]) -> None:
+        count = self._metrics.count
+        for hop, items in (("enqueued", plan.fresh), ("duplicate", plan.duplicates)):
+            for topic, amount in Counter(i.delivery.topic for i in items).items():
+                count(topic, hop, amount)
+        for topic, amount in Counter(d.rejected.record.topic for d in dead).items():
+            count(topic, "dead_lettered", amount)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         # A partition already handed over would fail the whole commit; keep the others.

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,10 +23,13 @@ from redis.retry import Retry
 from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import Heartbeat
+from northbridge_bridge.metrics import BridgeMetrics, QueueCollector
+from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     BridgeSettings,
     JobSettings,
     KafkaSettings,
+    MetricsSettings,
     ReceiptSettings,
     RedisSettings,
 )
@@ -36,14 +40,21 @@ C = TypeVar("C", AIOKafkaConsumer, AIOKafkaProducer)
 FIRST_RETRY_S = 0.5
 
 
-async def serve(
-    settings: BridgeSettings,
-    kafka: KafkaSettings,
-    redis: RedisSettings,
-    jobs: JobSettings,
-    receipt: ReceiptSettings,
-) -> None:
+@dataclass(frozen=True)
+class BridgeConfig:
+    """Every settings model the bridge reads."""
+
+    bridge: BridgeSettings
+    kafka: KafkaSettings
+    redis: RedisSettings
+    jobs: JobSettings
+    receipt: ReceiptSettings
+    metrics: MetricsSettings
+
+
+async def serve(config: BridgeConfig) -> None:
     """Run until SIGTERM or SIGINT, then finish the batch, commit and leave the group."""
+    settings, kafka, redis = config.bridge, config.kafka, config.redis
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -57,6 +68,10 @@ async def serve(
     heartbeat = Heartbeat(settings.heartbeat_file)
     heartbeat.clear()  # a previous run's file must not vouch for this one while it starts
     busy = asyncio.Lock()
+    metrics = BridgeMetrics(settings.group_id)
+    queues = {route.queue for route in settings.routes.values()}
+    metrics.registry.register(QueueCollector(connection, queues))
+    serve_metrics(config.metrics.host, settings.metrics_port, metrics.registry)
 
     consumer = partial(_consumer, settings, kafka, HandOver(busy))
     producer = partial(_producer, kafka)
@@ -72,8 +87,10 @@ async def serve(
                 stack.push_async_callback(client.stop)
                 started.append(client)
             dead_letters, records = started
-            enqueuer = Enqueuer(connection, jobs, receipt.ttl_s)
-            bridge = Bridge(records, dead_letters, enqueuer, settings, heartbeat, busy=busy)
+            enqueuer = Enqueuer(connection, config.jobs, config.receipt.ttl_s)
+            bridge = Bridge(
+                records, dead_letters, enqueuer, settings, heartbeat, busy=busy, metrics=metrics
+            )
             log.info(
                 "bridge_started",
                 topics=sorted(settings.routes),

@@ -1,10 +1,13 @@
 """``python -m northbridge_email_worker``: run one rq worker on both queues."""
 
+from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.worker import work
 from northbridge_shared import logging
+from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     LogSettings,
     MailSettings,
+    MetricsSettings,
     ReceiptSettings,
     RedisSettings,
     SmtpSettings,
@@ -21,7 +24,9 @@ def main() -> None:
     log_settings = load(LogSettings)
     logging.configure(log_settings, service="email-worker")
     load(SmtpSettings), load(MailSettings), load(ReceiptSettings)  # fail now, not at a job
-    work(load(WorkerSettings), load(RedisSettings), log_settings.level)
+    settings = load(WorkerSettings)
+    serve_metrics(load(MetricsSettings).host, settings.metrics_port, worker_metrics().registry)
+    work(settings, load(RedisSettings), log_settings.level)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from rq.job import Job
 
 from northbridge_email_worker import smtp
 from northbridge_email_worker.attempts import Attempts
+from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.render import render
 from northbridge_email_worker.send_record import Claim, SendRecord
 from northbridge_shared.jobs import Delivery
@@ -41,7 +42,7 @@ def deliver(payload: dict[str, Any]) -> str:
     event_id = delivery.event_id
     with structlog.contextvars.bound_contextvars(event_id=event_id):
         job = _job()
-        attempts = Attempts(job.connection, job, event_id, receipt.ttl_s)
+        attempts = Attempts(job.connection, job, delivery, receipt.ttl_s)
         record = SendRecord(job.connection, worker.send_lease_s, worker.send_record_ttl_s)
         claim = record.claim(event_id)
         if claim is Claim.SENT:
@@ -54,7 +55,7 @@ def deliver(payload: dict[str, Any]) -> str:
             raise error
         message = render(delivery, mail)
         try:
-            with smtp.session(smtp_settings) as client:
+            with worker_metrics().smtp.time(), smtp.session(smtp_settings) as client:
                 reply = smtp.send(client, message, commit=lambda: record.commit(event_id))
         except smtp.UnconfirmedError as error:
             # Recorded as sent, and maybe it was: at most one mail, so it is not sent again.

@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from northbridge_gateway.health import healthz, readyz
 from northbridge_gateway.http_server import connection_cap_middleware
 from northbridge_gateway.idempotency import Bindings
-from northbridge_gateway.intake import intake
+from northbridge_gateway.intake import Desk, intake
+from northbridge_gateway.metrics import GatewayMetrics, exposition, middleware
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
 from northbridge_gateway.receipts import Acceptances, receipt_of
@@ -54,8 +55,11 @@ def build_app(config: GatewayConfig) -> web.Application:
     )
     bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
     acceptances = Acceptances(connection, config.receipt.ttl_s, gateway.publish_timeout_s)
+    metrics = GatewayMetrics()
+    desk = Desk(publisher, bindings, acceptances, metrics, gateway)
     app = web.Application(
-        middlewares=[connection_cap_middleware, problem_middleware],
+        # Outermost first: the count sees every answer, the connection cap's 503s included.
+        middlewares=[middleware(metrics), connection_cap_middleware, problem_middleware],
         client_max_size=gateway.max_body_bytes,
     )
     app[publisher_key] = publisher
@@ -69,9 +73,10 @@ def build_app(config: GatewayConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifetime)
     for path, topic in ENDPOINTS.items():
-        app.router.add_post(path, intake(topic, publisher, bindings, acceptances, gateway))
+        app.router.add_post(path, intake(topic, desk))
     receipt = receipt_of(connection, gateway.publish_timeout_s, gateway.retry_after_s)
     app.router.add_get("/v1/events/{event_id}", receipt)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(publisher))
+    app.router.add_get("/metrics", exposition(metrics))
     return app

@@ -5,6 +5,7 @@ problem+json body (a :class:`~northbridge_gateway.problems.Refusal`) and nothing
 """
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 import uuid_utils
@@ -12,6 +13,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
+from northbridge_gateway.metrics import GatewayMetrics
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
 from northbridge_gateway.receipts import Acceptances
@@ -23,14 +25,20 @@ from northbridge_shared.settings import GatewaySettings
 log = structlog.get_logger(__name__)
 
 
-def intake(
-    topic: str,
-    publisher: Publisher,
-    bindings: Bindings,
-    acceptances: Acceptances,
-    settings: GatewaySettings,
-) -> Handler:
+@dataclass(frozen=True)
+class Desk:
+    """What every intake handler works with."""
+
+    publisher: Publisher
+    bindings: Bindings
+    acceptances: Acceptances
+    metrics: GatewayMetrics
+    settings: GatewaySettings
+
+
+def intake(topic: str, desk: Desk) -> Handler:
     """A handler that publishes valid events to ``topic``."""
+    settings, bindings = desk.settings, desk.bindings
     retry_after = {"Retry-After": str(settings.retry_after_s)}
 
     async def handle(request: web.Request) -> web.Response:
@@ -42,8 +50,9 @@ def intake(
             await _bind(bindings, key, fingerprint(topic, event), retry_after)
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
         event_id = key or str(uuid_utils.uuid7())
-        placed = await _publish(publisher, topic, event_id, event, retry_after)
-        acceptances.note(event_id, placed)
+        placed = await _publish(desk, topic, event_id, event, retry_after)
+        desk.acceptances.note(event_id, placed)
+        desk.metrics.events.labels(topic, "accepted").inc()
         log.info(
             "event_accepted",
             event_id=event_id,
@@ -117,16 +126,19 @@ async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[s
 
 
 async def _publish(
-    publisher: Publisher, topic: str, event_id: str, event: Event, retry_after: dict[str, str]
+    desk: Desk, topic: str, event_id: str, event: Event, retry_after: dict[str, str]
 ) -> Placement:
+    metrics = desk.metrics
     try:
-        return await publisher.publish(
-            topic,
-            key=event.partition_key(),
-            value=event.model_dump_json(exclude_none=True).encode(),
-            headers=[(EVENT_ID_HEADER, event_id.encode())],
-        )
+        with metrics.publish.labels(topic).time():
+            return await desk.publisher.publish(
+                topic,
+                key=event.partition_key(),
+                value=event.model_dump_json(exclude_none=True).encode(),
+                headers=[(EVENT_ID_HEADER, event_id.encode())],
+            )
     except KafkaUnavailableError as error:
+        metrics.publish_failures.labels(topic).inc()
         log.warning("event_not_published", event_id=event_id, topic=topic, error=str(error))
         # The record may still reach Kafka after the deadline (aiokafka keeps it queued),
         # so the answer says so: a retry with the same Idempotency-Key cannot double it.

@@ -2,8 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 from gunicorn.app.base import BaseApplication
@@ -11,8 +10,7 @@ from gunicorn.glogging import Logger
 
 from northbridge_gateway.app import GatewayConfig, build_app
 from northbridge_gateway.http_server import MAX_FIELD_SIZE, MAX_LINE_SIZE, ProblemAppRunner
-
-SHARED_MEMORY: Final = Path("/dev/shm")  # noqa: S108 - gunicorn makes its own mkstemp files
+from northbridge_gateway.metrics_folder import SHARED_MEMORY
 
 
 class StructlogLogger(Logger):  # type: ignore[misc]
