@@ -26,6 +26,7 @@ from northbridge_stack.smtp_sink import SmtpSink
 from northbridge_stack.supervisor import OUR_PREFIXES
 from northbridge_stack.topics import create_topics
 
+from .otlp import Receiver, receiving
 from .support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,7 @@ class Pipeline:
     env: dict[str, str]
     gateway_url: str
     http: httpx.Client
+    traces: Receiver
     services: dict[str, ManagedProcess] = field(default_factory=dict)
     metrics_urls: dict[str, str] = field(default_factory=dict)  # of the bridge and workers
 
@@ -106,8 +108,14 @@ def smtp_sink(stack_home: Path) -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
+def traces() -> Iterator[Receiver]:
+    with receiving() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
 def pipeline(
-    stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink
+    stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink, traces: Receiver
 ) -> Iterator[Pipeline]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
@@ -125,12 +133,14 @@ def pipeline(
         "BRIDGE_POLL_TIMEOUT_MS": "200",
         "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
         "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",
+        # Every service traces to the receiver: the whole suite runs with tracing on.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
     redis = Redis.from_url(redis_url)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        system = Pipeline(
-            stack_home, kafka, redis, smtp_sink.maildir, env, f"http://127.0.0.1:{port}", http
-        )
+        url = f"http://127.0.0.1:{port}"
+        system = Pipeline(stack_home, kafka, redis, smtp_sink.maildir, env, url, http, traces)
         gateway = system.start(services.gateway())
         gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
         system.start(services.bridge())

@@ -17,6 +17,9 @@ BRIDGE_GROUP: Final = "bridge"
 # Enqueued by dotted path so the bridge never imports worker code (rq resolves it in the worker).
 DELIVER_JOB: Final = "northbridge_email_worker.jobs.deliver"
 
+# The key of a job's meta holding its W3C trace context ({"traceparent": ..., ...}).
+TRACE_META: Final = "trace"
+
 # Kafka record headers (bytes values, UTF-8).
 EVENT_ID_HEADER: Final = "event-id"
 ERROR_HEADER: Final = "error"

@@ -22,6 +22,9 @@ from itertools import count
 from typing import Any, Final, Protocol
 
 PREFIX: Final = "northbridge:receipt:"
+# The ids of the latest events the bridge handled, newest first (the dashboard lists them).
+RECENT_KEY: Final = "northbridge:receipts:recent"
+RECENT: Final = 1000
 
 
 class Hop(StrEnum):
@@ -47,6 +50,8 @@ class Commands(Protocol):
     def hsetnx(self, name: str, key: str, value: bytes) -> Any: ...  # noqa: D102
     def hset(self, name: str, key: str, value: bytes) -> Any: ...  # noqa: D102
     def expire(self, name: str, time: int) -> Any: ...  # noqa: D102
+    def lpush(self, name: str, *values: str) -> Any: ...  # noqa: D102
+    def ltrim(self, name: str, start: int, end: int) -> Any: ...  # noqa: D102
 
 
 _sequence = count()
@@ -90,6 +95,13 @@ def note(
 
 
 Fields = Mapping[bytes, bytes] | Mapping[bytes | str, bytes | str]  # as redis-py types HGETALL
+
+
+def note_recent(commands: Commands, event_ids: list[str]) -> None:
+    """Queue ``event_ids`` as the newest events; the list keeps the latest :data:`RECENT`."""
+    if event_ids:
+        commands.lpush(RECENT_KEY, *event_ids)
+        commands.ltrim(RECENT_KEY, 0, RECENT - 1)
 
 
 def hops(fields: Fields) -> list[dict[str, Any]]:

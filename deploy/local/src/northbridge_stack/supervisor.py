@@ -40,6 +40,7 @@ LOG_BACKUPS: Final = 3
 OUR_PREFIXES: Final = (
     *("KAFKA_", "REDIS_", "SMTP_", "MAIL_", "LOG_"),
     *("GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "RECEIPT_", "METRICS_"),
+    "OTEL_",  # OpenTelemetry's own settings (traces are off without OTEL_EXPORTER_OTLP_ENDPOINT)
 )
 STOPPED: Final = frozenset({"STOPPED", "EXITED", "FATAL"})
 

@@ -19,6 +19,8 @@ a duplicate; a record whose id is bound to the same event and has a job is a dup
 
 from dataclasses import dataclass, field
 
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
@@ -28,8 +30,9 @@ from rq.serializers import JSONSerializer
 
 from northbridge_bridge.dead_letter import DeadLetter
 from northbridge_bridge.records import Accepted, Record
-from northbridge_shared import receipts
-from northbridge_shared.contracts import DELIVER_JOB
+from northbridge_bridge.spans import ending, record_span
+from northbridge_shared import receipts, tracing
+from northbridge_shared.contracts import BRIDGE_GROUP, DELIVER_JOB, TRACE_META
 from northbridge_shared.identity import binding_key, fingerprint
 from northbridge_shared.receipts import Hop
 from northbridge_shared.settings import JobSettings
@@ -47,8 +50,11 @@ class Plan:
 class Enqueuer:
     """Writes jobs for the deliver function, by dotted path, with the JSON serializer."""
 
-    def __init__(self, redis: Redis, jobs: JobSettings, receipt_ttl_s: int) -> None:
+    def __init__(
+        self, redis: Redis, jobs: JobSettings, receipt_ttl_s: int, group: str = BRIDGE_GROUP
+    ) -> None:
         self._redis = redis
+        self._group = group  # named in the spans
         self._jobs = jobs
         self._receipt_ttl_s = receipt_ttl_s
         self._queues: dict[str, Queue] = {}
@@ -85,9 +91,14 @@ class Enqueuer:
 
         The same transaction writes the receipts of ``fresh`` and of the ``dead`` letters.
         """
-        with self._redis.pipeline(transaction=True) as pipe:
+        spans = {item.delivery.event_id: record_span(item, self._group) for item in fresh}
+        with self._redis.pipeline(transaction=True) as pipe, ending(spans.values()):
             for name in sorted({item.queue for item in fresh}):
-                data = [self._job(item) for item in fresh if item.queue == name]
+                data = [
+                    self._job(item, spans[item.delivery.event_id])
+                    for item in fresh
+                    if item.queue == name
+                ]
                 self._queue(name).enqueue_many(data, pipeline=pipe)
             ttl = self._receipt_ttl_s
             for item in fresh:
@@ -108,15 +119,20 @@ class Enqueuer:
                     partition=letter.partition,
                     offset=letter.offset,
                 )
+            ids = [item.delivery.event_id for item in fresh]
+            receipts.note_recent(pipe, ids + [letter.rejected.receipt_id for letter in dead])
             pipe.execute()
 
-    def _job(self, item: Accepted) -> EnqueueData:
+    def _job(self, item: Accepted, span: Span) -> EnqueueData:
         jobs = self._jobs
+        # The job carries the trace on, from this span, in its meta (the worker reads it).
+        carrier = tracing.to_carrier(trace.set_span_in_context(span))
         return Queue.prepare_data(
             DELIVER_JOB,
             args=(item.delivery.model_dump(mode="json"),),
             job_id=item.delivery.event_id,
             description=f"deliver {item.delivery.topic} event {item.delivery.event_id}",
+            meta={TRACE_META: carrier} if carrier else None,
             timeout=jobs.timeout_s,
             result_ttl=jobs.result_ttl_s,
             failure_ttl=jobs.failure_ttl_s,

@@ -24,6 +24,7 @@ from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.metrics import BridgeMetrics, QueueCollector
+from northbridge_shared import tracing
 from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     BridgeSettings,
@@ -87,7 +88,7 @@ async def serve(config: BridgeConfig) -> None:
                 stack.push_async_callback(client.stop)
                 started.append(client)
             dead_letters, records = started
-            enqueuer = Enqueuer(connection, config.jobs, config.receipt.ttl_s)
+            enqueuer = Enqueuer(connection, config.jobs, config.receipt.ttl_s, settings.group_id)
             bridge = Bridge(
                 records, dead_letters, enqueuer, settings, heartbeat, busy=busy, metrics=metrics
             )
@@ -99,9 +100,11 @@ async def serve(config: BridgeConfig) -> None:
             )
             await bridge.run(stopping)
 
+    tracing.configure("bridge")
     try:
         await run()
     finally:
+        tracing.shutdown()
         connection.close()
         heartbeat.clear()  # stopped (or failed) is not alive
     log.info("bridge_stopped")

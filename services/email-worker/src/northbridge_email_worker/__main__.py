@@ -2,7 +2,7 @@
 
 from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.worker import work
-from northbridge_shared import logging
+from northbridge_shared import logging, tracing
 from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     LogSettings,
@@ -26,7 +26,11 @@ def main() -> None:
     load(SmtpSettings), load(MailSettings), load(ReceiptSettings)  # fail now, not at a job
     settings = load(WorkerSettings)
     serve_metrics(load(MetricsSettings).host, settings.metrics_port, worker_metrics().registry)
-    work(settings, load(RedisSettings), log_settings.level)
+    tracing.configure("email-worker")
+    try:
+        work(settings, load(RedisSettings), log_settings.level)
+    finally:
+        tracing.shutdown()  # spans still queued go out
 
 
 if __name__ == "__main__":

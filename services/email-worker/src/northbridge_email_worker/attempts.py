@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.job import Job
@@ -61,6 +62,7 @@ class Attempts:
             )
 
     def _count(self, outcome: str, final: str | None = None) -> None:
+        trace.get_current_span().set_attribute("northbridge.outcome", outcome)
         self._metrics.attempts.labels(self._topic, outcome).inc()
         if final:
             self._metrics.events.labels(self._topic, final).inc()

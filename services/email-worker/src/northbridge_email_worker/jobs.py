@@ -7,7 +7,7 @@ import structlog
 from rq import get_current_job
 from rq.job import Job
 
-from northbridge_email_worker import smtp
+from northbridge_email_worker import smtp, spans
 from northbridge_email_worker.attempts import Attempts
 from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.render import render
@@ -36,39 +36,47 @@ def _settings() -> tuple[WorkerSettings, SmtpSettings, MailSettings, ReceiptSett
 
 
 def deliver(payload: dict[str, Any]) -> str:
-    """Mail one event, at most once per event id; each attempt goes into its receipt."""
+    """Mail one event, at most once per event id; each attempt is a span and a receipt hop."""
     delivery = Delivery.model_validate(payload)
+    job = _job()
+    with (
+        structlog.contextvars.bound_contextvars(event_id=delivery.event_id),
+        spans.attempt(job, delivery.event_id),
+    ):
+        return _attempt(job, delivery)
+
+
+def _attempt(job: Job, delivery: Delivery) -> str:
+    """One try: claim the send, render, send, and note what happened."""
     worker, smtp_settings, mail, receipt = _settings()
     event_id = delivery.event_id
-    with structlog.contextvars.bound_contextvars(event_id=event_id):
-        job = _job()
-        attempts = Attempts(job.connection, job, delivery, receipt.ttl_s)
-        record = SendRecord(job.connection, worker.send_lease_s, worker.send_record_ttl_s)
-        claim = record.claim(event_id)
-        if claim is Claim.SENT:
-            log.info("mail_already_sent")
-            attempts.settled("already_sent")
-            return claim.value
-        if claim is Claim.SENDING:
-            error = SendInProgressError(f"event {event_id} is being sent by another attempt")
-            attempts.failed("in_progress", error)
-            raise error
-        message = render(delivery, mail)
-        try:
-            with worker_metrics().smtp.time(), smtp.session(smtp_settings) as client:
-                reply = smtp.send(client, message, commit=lambda: record.commit(event_id))
-        except smtp.UnconfirmedError as error:
-            # Recorded as sent, and maybe it was: at most one mail, so it is not sent again.
-            log.exception("mail_unconfirmed", to=message["To"], error=str(error))
-            attempts.settled("unconfirmed", error=str(error))
-            return Claim.SENT.value
-        except BaseException as error:
-            record.release(event_id)  # the server has not accepted it: retry at once
-            attempts.failed("failed", error)
-            raise
-        log.info("mail_sent", to=message["To"], topic=delivery.topic, mail=delivery.mail.value)
-        attempts.sent(message["Message-ID"], reply)
+    attempts = Attempts(job.connection, job, delivery, receipt.ttl_s)
+    record = SendRecord(job.connection, worker.send_lease_s, worker.send_record_ttl_s)
+    claim = record.claim(event_id)
+    if claim is Claim.SENT:
+        log.info("mail_already_sent")
+        attempts.settled("already_sent")
+        return claim.value
+    if claim is Claim.SENDING:
+        error = SendInProgressError(f"event {event_id} is being sent by another attempt")
+        attempts.failed("in_progress", error)
+        raise error
+    message = render(delivery, mail)
+    try:
+        with worker_metrics().smtp.time(), smtp.session(smtp_settings) as client:
+            reply = smtp.send(client, message, commit=lambda: record.commit(event_id))
+    except smtp.UnconfirmedError as error:
+        # Recorded as sent, and maybe it was: at most one mail, so it is not sent again.
+        log.exception("mail_unconfirmed", to=message["To"], error=str(error))
+        attempts.settled("unconfirmed", error=str(error))
         return Claim.SENT.value
+    except BaseException as error:
+        record.release(event_id)  # the server has not accepted it: retry at once
+        attempts.failed("failed", error)
+        raise
+    log.info("mail_sent", to=message["To"], topic=delivery.topic, mail=delivery.mail.value)
+    attempts.sent(message["Message-ID"], reply)
+    return Claim.SENT.value
 
 
 def _job() -> Job:

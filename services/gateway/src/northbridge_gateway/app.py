@@ -18,6 +18,8 @@ from northbridge_gateway.metrics import GatewayMetrics, exposition, middleware
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
 from northbridge_gateway.receipts import Acceptances, receipt_of
+from northbridge_gateway.spans import span_middleware
+from northbridge_shared import tracing
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
 from northbridge_shared.settings import (
     GatewaySettings,
@@ -59,17 +61,24 @@ def build_app(config: GatewayConfig) -> web.Application:
     desk = Desk(publisher, bindings, acceptances, metrics, gateway)
     app = web.Application(
         # Outermost first: the count sees every answer, the connection cap's 503s included.
-        middlewares=[middleware(metrics), connection_cap_middleware, problem_middleware],
+        middlewares=[
+            span_middleware(),
+            middleware(metrics),
+            connection_cap_middleware,
+            problem_middleware,
+        ],
         client_max_size=gateway.max_body_bytes,
     )
     app[publisher_key] = publisher
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
+        tracing.configure("gateway")  # here: after gunicorn forked this worker
         await publisher.start()
         async with acceptances.running():
             yield
             await publisher.close(gateway.graceful_timeout_s)
         await bindings.close()
+        tracing.shutdown()
 
     app.cleanup_ctx.append(lifetime)
     for path, topic in ENDPOINTS.items():

@@ -17,10 +17,12 @@ from northbridge_gateway.metrics import GatewayMetrics
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
 from northbridge_gateway.receipts import Acceptances
+from northbridge_gateway.spans import publishing
 from northbridge_shared.contracts import EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
 from northbridge_shared.settings import GatewaySettings
+from northbridge_shared.tracing import to_kafka_headers
 
 log = structlog.get_logger(__name__)
 
@@ -128,15 +130,18 @@ async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[s
 async def _publish(
     desk: Desk, topic: str, event_id: str, event: Event, retry_after: dict[str, str]
 ) -> Placement:
-    metrics = desk.metrics
+    metrics, key = desk.metrics, event.partition_key()
     try:
-        with metrics.publish.labels(topic).time():
-            return await desk.publisher.publish(
+        with metrics.publish.labels(topic).time(), publishing(topic, event_id, key) as span:
+            placed = await desk.publisher.publish(
                 topic,
-                key=event.partition_key(),
+                key=key,
                 value=event.model_dump_json(exclude_none=True).encode(),
-                headers=[(EVENT_ID_HEADER, event_id.encode())],
+                headers=to_kafka_headers([(EVENT_ID_HEADER, event_id.encode())]),
             )
+            span.set_attribute("messaging.destination.partition.id", str(placed.partition))
+            span.set_attribute("messaging.kafka.offset", placed.offset)
+            return placed
     except KafkaUnavailableError as error:
         metrics.publish_failures.labels(topic).inc()
         log.warning("event_not_published", event_id=event_id, topic=topic, error=str(error))
