@@ -8,6 +8,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
+from northbridge_shared.receipts import COUNTS_PREFIX
 
 from .conftest import Pipeline
 from .support import end_offsets, mails_about, wait_for
@@ -83,6 +84,7 @@ def test_hops_reconcile_after_a_burst(pipeline: Pipeline) -> None:
     settle(pipeline)
     hops = (("gateway", "accepted"), ("bridge", "enqueued"), ("worker", "sent"))
     before = {name: hop(pipeline, service, NORTH_TOPIC, name) for service, name in hops}
+    ledger_before = ledger(pipeline, NORTH_TOPIC)
     marker = f"burst-{uuid.uuid4().hex[:8]}"
     for n in range(30):
         answer = pipeline.post("/v1/North", f'{{"name": "{marker}-{n}", "loc": "x"}}')
@@ -95,6 +97,18 @@ def test_hops_reconcile_after_a_burst(pipeline: Pipeline) -> None:
         name: hop(pipeline, service, NORTH_TOPIC, name) - before[name] for service, name in hops
     }
     assert moved == {"accepted": 30, "enqueued": 30, "sent": 30}
+    wanted = {name: ledger_before.get(name, 0) + 30 for _, name in hops}
+    wait_for(
+        lambda: {name: ledger(pipeline, NORTH_TOPIC).get(name, 0) for _, name in hops} == wanted,
+        timeout=TIMEOUT,
+        what="the ledger in Redis to count 30 at each hop",
+    )
+
+
+def ledger(pipeline: Pipeline, topic: str) -> dict[str, int]:
+    """The durable counts of ``topic`` in Redis (what the dashboard shows)."""
+    counts: dict[bytes, bytes] = pipeline.redis.hgetall(f"{COUNTS_PREFIX}{topic}")  # type: ignore[assignment]
+    return {field.decode(): int(value) for field, value in counts.items()}
 
 
 def test_bridge_reports_lag_per_partition_and_the_queues(pipeline: Pipeline) -> None:

@@ -13,15 +13,19 @@ Writers add their hop to the same Redis transaction as the work where the work i
 never claims what did not happen.
 """
 
+import itertools
 import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import count
 from typing import Any, Final, Protocol
 
 PREFIX: Final = "northbridge:receipt:"
+# The ledger: how many events of a topic reached each hop, ever, one hash per topic
+# (``northbridge:counts:<topic>``, field = hop). Written in the same transactions as the
+# receipts, so it is exact and survives restarts (unlike a process's Prometheus counters).
+COUNTS_PREFIX: Final = "northbridge:counts:"
 # The ids of the latest events the bridge handled, newest first (the dashboard lists them).
 RECENT_KEY: Final = "northbridge:receipts:recent"
 RECENT: Final = 1000
@@ -51,10 +55,11 @@ class Commands(Protocol):
     def hset(self, name: str, key: str, value: bytes) -> Any: ...  # noqa: D102
     def expire(self, name: str, time: int) -> Any: ...  # noqa: D102
     def lpush(self, name: str, *values: str) -> Any: ...  # noqa: D102
+    def hincrby(self, name: str, key: str, amount: int) -> Any: ...  # noqa: D102
     def ltrim(self, name: str, start: int, end: int) -> Any: ...  # noqa: D102
 
 
-_sequence = count()
+_sequence = itertools.count()
 
 
 def receipt_key(event_id: str) -> str:
@@ -95,6 +100,12 @@ def note(
 
 
 Fields = Mapping[bytes, bytes] | Mapping[bytes | str, bytes | str]  # as redis-py types HGETALL
+
+
+def count(commands: Commands, topic: str, hop: Hop, amount: int = 1) -> None:
+    """Queue ``amount`` more events of ``topic`` at ``hop`` in the ledger."""
+    if amount:
+        commands.hincrby(COUNTS_PREFIX + topic, hop.value, amount)
 
 
 def note_recent(commands: Commands, event_ids: list[str]) -> None:

@@ -17,6 +17,7 @@ a record whose id is bound to another event is a conflict, dead-lettered, never 
 a duplicate; a record whose id is bound to the same event and has a job is a duplicate.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
@@ -119,6 +120,10 @@ class Enqueuer:
                     partition=letter.partition,
                     offset=letter.offset,
                 )
+            for topic, amount in Counter(item.delivery.topic for item in fresh).items():
+                receipts.count(pipe, topic, Hop.ENQUEUED, amount)
+            for topic, amount in Counter(d.rejected.record.topic for d in dead).items():
+                receipts.count(pipe, topic, Hop.DEAD_LETTERED, amount)
             ids = [item.delivery.event_id for item in fresh]
             receipts.note_recent(pipe, ids + [letter.rejected.receipt_id for letter in dead])
             pipe.execute()

@@ -8,6 +8,7 @@ record's own timestamp and position), so only the receipt's first milliseconds d
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import structlog
@@ -70,6 +71,8 @@ class Acceptances:
 
     async def _write(self, notes: list[tuple[str, Placement]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
+        for topic, amount in Counter(placed.topic for _, placed in notes).items():
+            receipts.count(pipe, topic, Hop.ACCEPTED, amount)
         for event_id, placed in notes:
             at = receipts.from_kafka(placed.timestamp_ms)
             position = {"topic": placed.topic, "partition": placed.partition}

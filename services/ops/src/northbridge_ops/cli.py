@@ -242,6 +242,7 @@ def _note_replayed(redis: Redis, replayed: Replayed, ttl_s: int) -> None:
     }
     with redis.pipeline(transaction=False) as pipe:
         receipts.note(pipe, replayed.letter.event_id, Hop.REPLAYED, ttl_s, **facts)
+        receipts.count(pipe, replayed.topic, Hop.REPLAYED)
         pipe.execute()
 
 

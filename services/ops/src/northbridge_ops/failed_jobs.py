@@ -50,6 +50,7 @@ def retry_failed(
             requeued = Requeued(name, job_id, event_id(job))
             with redis.pipeline(transaction=False) as pipe:
                 receipts.note(pipe, requeued.event_id, Hop.REQUEUED, receipt_ttl_s, queue=name)
+                receipts.count(pipe, topic(job), Hop.REQUEUED)
                 pipe.execute()
             on_requeued(requeued)
             done.append(requeued)
@@ -63,6 +64,15 @@ def event_id(job: Job) -> str:
         found: str = args[0]["event_id"]
         return found
     return job.id
+
+
+def topic(job: Job) -> str:
+    """The topic of the event a deliver job mails ("" if the job is not one)."""
+    args = job.args
+    if args and isinstance(args[0], dict) and isinstance(args[0].get("topic"), str):
+        found: str = args[0]["topic"]
+        return found
+    return ""
 
 
 def _registry(redis: Redis, queue: str) -> FailedJobRegistry:
