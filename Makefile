@@ -33,7 +33,7 @@ else ifeq ($(filter $(MODE),local compose),)
   endif
 endif
 
-.PHONY: help install up down ps logs produce test chaos lint fmt
+.PHONY: help install up down ps logs produce test browser chaos lint fmt
 
 help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
@@ -48,18 +48,18 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 	@$(UV) sync --frozen --quiet
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server with apt-get"; start=$$SECONDS; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq redis-server >/dev/null; \
 		echo "redis-server installed in $$((SECONDS - start)) s"; }
 	@$(UV) run northbridge-stack fetch
 
 ifeq ($(MODE),compose)
-up: ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
+up: ## start Kafka, Redis, the SMTP sink, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
 	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
 		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
 		"registry: run deploy/offline/bootstrap once (README: No registry?)." >&2; exit 1; }
 	@mkdir -p $(dir $(MODE_FILE)) && echo compose > $(MODE_FILE)
-	@echo "gateway http://$$($(COMPOSE) port gateway 9000), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
+	@echo "gateway http://$$($(COMPOSE) port gateway 9000), dashboard http://$$($(COMPOSE) port dashboard 9180), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(COMPOSE) down --remove-orphans
@@ -75,7 +75,7 @@ produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console
 	@$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka /opt/kafka/bin/kafka-console-producer.sh \
 		--bootstrap-server localhost:9092 --topic $(TOPIC)
 else
-up: install ## start Kafka, Redis, the SMTP sink, gateway, bridge and WORKERS email workers (default 2)
+up: install ## start Kafka, Redis, the SMTP sink, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
 	@mkdir -p $(dir $(MODE_FILE)) && echo local > $(MODE_FILE)
 
@@ -93,8 +93,14 @@ produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console
 	@$(UV) run northbridge-stack produce $(TOPIC)
 endif
 
-test: install ## run the tests (they start their own Kafka, Redis, SMTP; compose ones need an engine)
+test: install browser ## run the tests (they start their own Kafka, Redis, SMTP; compose ones need an engine)
 	$(UV) run pytest
+
+browser: ## install Debian's chromium for the dashboard's browser test, if missing (make test runs it)
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium with apt-get (for the dashboard's browser test)"; start=$$SECONDS; \
+		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null; \
+		echo "chromium installed in $$((SECONDS - start)) s"; }
 
 # Extra options for the chaos run, e.g. CHAOS_ARGS="--seconds 60 --rate 20".
 CHAOS_ARGS ?=
