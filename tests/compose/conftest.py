@@ -166,6 +166,7 @@ def compose_project() -> Iterator[ComposeStack]:
             "PUBLISH_REDIS_PORT",
             "PUBLISH_MAILPIT_PORT",
             "PUBLISH_SMTP_PORT",
+            "PUBLISH_DASHBOARD_PORT",
         )
     }
     project = f"northbridge-test-{uuid.uuid4().hex[:8]}"

@@ -5,6 +5,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from aiokafka import TopicPartition
 from rq import Worker
@@ -68,6 +69,26 @@ def test_seed_payload_becomes_one_mail(stack: ComposeStack, path: str) -> None:
     event_id = answer.json()["id"]
 
     assert_mailed_once(stack, [event_id])
+
+
+def test_receipt_metrics_and_dashboard_answer_in_compose(stack: ComposeStack) -> None:
+    """A mailed event's receipt says sent; the bridge's and a worker's /metrics count it."""
+    answer = stack.post("/v1/North", {"name": "ada", "loc": "observed"})
+    event_id = answer.json()["id"]
+    assert_mailed_once(stack, [event_id])
+    receipt = wait_for(
+        lambda: (r := stack.http.get(f"/v1/events/{event_id}").json()).get("state") == "sent" and r,
+        timeout=MAIL_TIMEOUT_S,
+        what="the receipt to say sent",
+    )
+    assert [hop["hop"] for hop in receipt["hops"]][-1] == "sent"
+    for service, port in (("bridge", 9101), ("email-worker", 9102)):
+        where = stack.compose("port", service, str(port)).strip()
+        assert "northbridge_events_total" in httpx.get(f"http://{where}/metrics").text
+    dashboard = f"http://127.0.0.1:{stack.env['PUBLISH_DASHBOARD_PORT']}"
+    overview = httpx.get(f"{dashboard}/api/overview", timeout=30).json()
+    assert overview["actions"] is False
+    assert overview["ledger"][NORTH_TOPIC]["sent"] >= 1
 
 
 def test_console_producer_event_becomes_a_mail(stack: ComposeStack) -> None:

@@ -50,6 +50,7 @@ READS = {
     "gateway": ("LOG_", "KAFKA_", "REDIS_", "GATEWAY_", "JOB_", "RECEIPT_"),
     "bridge": ("LOG_", "KAFKA_", "REDIS_", "BRIDGE_", "JOB_", "RECEIPT_", "METRICS_"),
     "email-worker": ("LOG_", "REDIS_", "WORKER_", "SMTP_", "MAIL_", "RECEIPT_", "METRICS_"),
+    "dashboard": ("LOG_", "KAFKA_", "REDIS_", "DASHBOARD_", "RECEIPT_"),
 }
 
 

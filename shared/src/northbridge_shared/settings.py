@@ -211,6 +211,17 @@ class WorkerSettings(BaseSettings, WorkerHeartbeat):
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9102
 
 
+class DashboardSettings(BaseSettings):
+    """The operator's dashboard (``northbridge dashboard``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DASHBOARD_", extra="ignore")
+
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container must listen beyond loopback
+    port: Annotated[int, Field(ge=1, le=65535)] = 9180
+    # Off: the dashboard only shows. On: it can retry and delete failed jobs, replay dead letters.
+    actions: bool = False
+
+
 class SmtpSettings(BaseSettings):
     """The mail server the workers deliver to."""
 

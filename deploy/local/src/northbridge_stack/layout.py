@@ -26,6 +26,7 @@ PORT_VARIABLES = {
     "GATEWAY_PORT": 9000,  # read by the gateway itself too
     "BRIDGE_METRICS_PORT": 9101,  # read by the bridge itself too
     "WORKER_METRICS_PORT": 9102,  # email-worker-N serves /metrics on this port + N - 1
+    "DASHBOARD_PORT": 9180,  # read by the dashboard itself too
 }
 
 
@@ -41,6 +42,7 @@ class StackLayout:
     gateway_port: int
     bridge_metrics_port: int
     worker_metrics_port: int  # the first worker's
+    dashboard_port: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackLayout":

@@ -14,6 +14,7 @@ from northbridge_stack.supervisor import Program, our_settings
 GATEWAY = "gateway"
 BRIDGE = "bridge"
 WORKER = "email-worker"
+DASHBOARD = "dashboard"
 # What the integration tests wait for after spawning a bridge or a worker themselves (the
 # bridge's own event after joining the group; rq's once it watches its queues). The stack
 # asks the services' health commands instead (see ready()).
@@ -29,15 +30,17 @@ class Service:
     name: str
     module: str
     ready_line: str = ""
+    args: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
         """The command; ``sys.executable`` is the venv's python, so no activation is needed."""
-        return [sys.executable, "-m", self.module]
+        return [sys.executable, "-m", self.module, *self.args]
 
 
 def pipeline(workers: int) -> list[Service]:
-    """Gateway, bridge and ``workers`` email workers, in start order."""
-    return [gateway(), bridge(), *(worker(number) for number in range(1, workers + 1))]
+    """Gateway, bridge, ``workers`` email workers and the dashboard, in start order."""
+    workers_ = [worker(number) for number in range(1, workers + 1)]
+    return [gateway(), bridge(), *workers_, dashboard()]
 
 
 def gateway() -> Service:
@@ -48,6 +51,11 @@ def gateway() -> Service:
 def bridge() -> Service:
     """The Kafka → RQ bridge."""
     return Service(BRIDGE, "northbridge_bridge", BRIDGE_READY_LINE)
+
+
+def dashboard() -> Service:
+    """The operator's dashboard (``northbridge dashboard``); its readiness is ``GET /``."""
+    return Service(DASHBOARD, "northbridge_ops", args=("dashboard",))
 
 
 def worker(number: int) -> Service:
@@ -77,6 +85,7 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     env = our_settings(os.environ)
     env.setdefault("GATEWAY_HOST", LOOPBACK)
     env.setdefault("METRICS_HOST", LOOPBACK)
+    env.setdefault("DASHBOARD_HOST", LOOPBACK)
     return env | {
         "KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{layout.kafka_port}",
         "REDIS_URL": f"redis://{LOOPBACK}:{layout.redis_port}/0",
@@ -84,6 +93,7 @@ def service_env(layout: StackLayout) -> dict[str, str]:
         "SMTP_PORT": str(layout.smtp_port),
         "GATEWAY_PORT": str(layout.gateway_port),
         "BRIDGE_METRICS_PORT": str(layout.bridge_metrics_port),
+        "DASHBOARD_PORT": str(layout.dashboard_port),
         "BRIDGE_HEARTBEAT_FILE": str(layout.root / "bridge.alive"),
         "PYTHONUNBUFFERED": "1",
     }
@@ -93,6 +103,8 @@ def ready(service: Service, layout: StackLayout, pid: int) -> bool:
     """Whether ``service`` (running as ``pid``) serves: what its health check says."""
     if service.name == GATEWAY:
         return gateway_ready(layout.gateway_port)
+    if service.name == DASHBOARD:
+        return answers(f"http://{LOOPBACK}:{layout.dashboard_port}/")
     if service.name == BRIDGE:
         return _healthy(["northbridge_bridge.health"], layout)
     return _healthy(["northbridge_email_worker.health", "--pid", str(pid)], layout)
@@ -115,7 +127,11 @@ def _healthy(command: list[str], layout: StackLayout) -> bool:
 
 def gateway_ready(port: int) -> bool:
     """Whether the gateway answers ``GET /readyz`` with 200 (it can publish to Kafka now)."""
-    url = f"http://{LOOPBACK}:{port}/readyz"
+    return answers(f"http://{LOOPBACK}:{port}/readyz")
+
+
+def answers(url: str) -> bool:
+    """Whether ``GET url`` answers 200."""
     # No proxy: an http_proxy in the environment must not carry a loopback probe elsewhere.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:

@@ -17,7 +17,7 @@ from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_ver
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
 from northbridge_stack.server import Server
-from northbridge_stack.services import GATEWAY, Service, pipeline, program, ready
+from northbridge_stack.services import DASHBOARD, GATEWAY, Service, pipeline, program, ready
 from northbridge_stack.supervisor import Program, State, Supervisor
 from northbridge_stack.tool_scripts import write_tool_scripts
 from northbridge_stack.topics import create_topics, pipeline_topics
@@ -91,6 +91,7 @@ def ps(layout: StackLayout, say: Say = print) -> None:
         "redis": str(layout.redis_port),
         "smtp-sink": str(layout.smtp_port),
         GATEWAY: str(layout.gateway_port),
+        DASHBOARD: str(layout.dashboard_port),
     }
     names = [*ports, *sorted(n for n in states if n not in ports)]
     rows = [("component", "state", "pid", "uptime", "restarts", "port", "log")]
@@ -159,7 +160,10 @@ def _start_services(
     readiness = _Readiness(supervisor, supervisor.states(), say)
     supervisor.update()
     for service in services:
-        where = f"http://{LOOPBACK}:{layout.gateway_port}" if service.name == GATEWAY else ""
+        where = {
+            GATEWAY: f"http://{LOOPBACK}:{layout.gateway_port}",
+            DASHBOARD: f"http://{LOOPBACK}:{layout.dashboard_port}",
+        }.get(service.name, "")
 
         def serving(service: Service = service) -> bool:
             return ready(service, layout, supervisor.states()[service.name].pid)
@@ -182,8 +186,9 @@ class _Readiness:
         """
         began = time.monotonic()
         at = f" on {where}" if where else ""
-        was = self.before.get(name)
-        if was and was.state == "RUNNING" and serving():
+        was, now = self.before.get(name), self.supervisor.states().get(name)
+        # The same process as before the update (a changed setting restarts it: a new pid).
+        if was and now and was.state == now.state == "RUNNING" and was.pid == now.pid and serving():
             self.say(_line(name, f"already running (pid {was.pid}){at}"))
             return
         while True:
@@ -219,6 +224,7 @@ def _check_ports(layout: StackLayout, supervisor: Supervisor, *, with_gateway: b
     }
     if with_gateway:
         wanted["GATEWAY_PORT"] = (GATEWAY, layout.gateway_port)
+        wanted["DASHBOARD_PORT"] = (DASHBOARD, layout.dashboard_port)
     clashes = [
         _clash(variable, name, port)
         for variable, (name, port) in wanted.items()

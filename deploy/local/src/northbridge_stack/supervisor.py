@@ -39,7 +39,7 @@ LOG_BACKUPS: Final = 3
 # Settings a program may not inherit from supervisord: the launchers export what applies.
 OUR_PREFIXES: Final = (
     *("KAFKA_", "REDIS_", "SMTP_", "MAIL_", "LOG_"),
-    *("GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "RECEIPT_", "METRICS_"),
+    *("GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "RECEIPT_", "METRICS_", "DASHBOARD_"),
     "OTEL_",  # OpenTelemetry's own settings (traces are off without OTEL_EXPORTER_OTLP_ENDPOINT)
 )
 STOPPED: Final = frozenset({"STOPPED", "EXITED", "FATAL"})

@@ -10,20 +10,25 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 import typer
+from aiohttp import web
 from redis import Redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from northbridge_ops import dead_letters, events, failed_jobs
+from northbridge_ops.dashboard import Dashboard
 from northbridge_ops.dead_letters import DeadLetter, Replayed, Selection
 from northbridge_ops.failed_jobs import Requeued
 from northbridge_ops.load import Outcome, post_events
-from northbridge_shared import receipts
-from northbridge_shared.receipts import Hop
+from northbridge_shared import logging, receipts
 from northbridge_shared.settings import (
+    BridgeSettings,
+    DashboardSettings,
     KafkaSettings,
+    LogSettings,
     ReceiptSettings,
     RedisSettings,
     WorkerSettings,
@@ -41,6 +46,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(jobs_app, name="jobs")
 
+log = structlog.get_logger(__name__)
 out = Console()
 err = Console(stderr=True)
 
@@ -144,7 +150,7 @@ def dlq_replay(
         task = progress.add_task("replaying", total=len(chosen))
 
         def note(replayed: Replayed) -> None:
-            _note_replayed(redis, replayed, ttl)
+            dead_letters.note_replayed(redis, replayed, ttl)
             progress.advance(task)
 
         body = value.encode() if value is not None else None
@@ -178,6 +184,30 @@ def jobs_retry_failed(
     per_queue = Counter(r.queue for r in done)
     summary = ", ".join(f"{name} {per_queue[name]}" for name in queues)
     out.print(f"requeued {len(done)} failed jobs ({summary})")
+
+
+@app.command("dashboard")
+def dashboard() -> None:
+    """Serve the dashboard on DASHBOARD_HOST:DASHBOARD_PORT (9180) until Ctrl-C or SIGTERM.
+
+    Read-only unless DASHBOARD_ACTIONS=true.
+    """
+    logging.configure(load(LogSettings), service="dashboard")
+    settings = load(DashboardSettings)
+    board = Dashboard(
+        _redis(),
+        kafka=load(KafkaSettings),
+        receipt=load(ReceiptSettings),
+        settings=settings,
+        queues=load(WorkerSettings).queues,
+        topics=sorted(load(BridgeSettings).routes),
+    )
+    log.info(
+        "dashboard_started",
+        url=f"http://{settings.host}:{settings.port}/",
+        actions=settings.actions,
+    )
+    web.run_app(board.app(), host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 @app.command("load")
@@ -231,19 +261,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)  # typer parses naive times; they mean UTC
-
-
-def _note_replayed(redis: Redis, replayed: Replayed, ttl_s: int) -> None:
-    facts: dict[str, Any] = {
-        "from": replayed.letter.position,
-        "topic": replayed.topic,
-        "partition": replayed.partition,
-        "offset": replayed.offset,
-    }
-    with redis.pipeline(transaction=False) as pipe:
-        receipts.note(pipe, replayed.letter.event_id, Hop.REPLAYED, ttl_s, **facts)
-        receipts.count(pipe, replayed.topic, Hop.REPLAYED)
-        pipe.execute()
 
 
 def _describe(letter: DeadLetter) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from redis import Redis
 
+from northbridge_shared import receipts
 from northbridge_shared.contracts import (
     DEAD_LETTER_ID_HEADER,
     DLQ_SUFFIX,
@@ -26,6 +28,7 @@ from northbridge_shared.contracts import (
     dead_letter_topic,
 )
 from northbridge_shared.identity import derived_event_id
+from northbridge_shared.receipts import Hop
 
 # What a replay leaves out of a dead letter's headers: the bridge's notes, not the record's.
 BRIDGE_HEADERS = (ERROR_HEADER, DEAD_LETTER_ID_HEADER, EVENT_ID_HEADER, VALUE_DROPPED_HEADER)
@@ -182,6 +185,20 @@ async def replay(
         return done
     finally:
         await producer.stop()
+
+
+def note_replayed(redis: Redis, replayed: Replayed, ttl_s: int) -> None:
+    """The replay, as a hop of its event's receipt and in the ledger."""
+    facts: dict[str, Any] = {
+        "from": replayed.letter.position,
+        "topic": replayed.topic,
+        "partition": replayed.partition,
+        "offset": replayed.offset,
+    }
+    with redis.pipeline(transaction=False) as pipe:
+        receipts.note(pipe, replayed.letter.event_id, Hop.REPLAYED, ttl_s, **facts)
+        receipts.count(pipe, replayed.topic, Hop.REPLAYED)
+        pipe.execute()
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:

@@ -4,6 +4,7 @@ A requeued job runs once more (its retries are spent) and mails at most once: th
 send record still holds for an event that was mailed, and a refused send released it.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ from rq.serializers import JSONSerializer
 
 from northbridge_shared import receipts
 from northbridge_shared.receipts import Hop
+
+# A traceback's "ExceptionType: message" line; details (pydantic's) may follow it.
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: .*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -41,20 +45,66 @@ def retry_failed(
     """Requeue every failed job of ``queues``; a job gone meanwhile is skipped."""
     done = []
     for name in queues:
-        registry = _registry(redis, name)
-        for job_id in registry.get_job_ids():
-            try:
-                job = registry.requeue(job_id)
-            except (NoSuchJobError, InvalidJobOperation):
-                continue  # expired, deleted or requeued by someone else meanwhile
-            requeued = Requeued(name, job_id, event_id(job))
-            with redis.pipeline(transaction=False) as pipe:
-                receipts.note(pipe, requeued.event_id, Hop.REQUEUED, receipt_ttl_s, queue=name)
-                receipts.count(pipe, topic(job), Hop.REQUEUED)
-                pipe.execute()
-            on_requeued(requeued)
-            done.append(requeued)
+        for job_id in failed_ids(redis, name):
+            requeued = requeue(redis, name, job_id, receipt_ttl_s)
+            if requeued is not None:
+                on_requeued(requeued)
+                done.append(requeued)
     return done
+
+
+def requeue(redis: Redis, queue: str, job_id: str, receipt_ttl_s: int) -> Requeued | None:
+    """Put one failed job back on its queue, noted in its receipt; None if it is gone."""
+    try:
+        job = _registry(redis, queue).requeue(job_id)
+    except (NoSuchJobError, InvalidJobOperation):
+        return None  # expired, deleted or requeued by someone else meanwhile
+    requeued = Requeued(queue, job_id, event_id(job))
+    with redis.pipeline(transaction=False) as pipe:
+        receipts.note(pipe, requeued.event_id, Hop.REQUEUED, receipt_ttl_s, queue=queue)
+        receipts.count(pipe, topic(job), Hop.REQUEUED)
+        pipe.execute()
+    return requeued
+
+
+def delete(redis: Redis, queue: str, job_id: str) -> bool:
+    """Remove one failed job for good; False if it was not there."""
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    _registry(redis, queue).remove(job, delete_job=True)
+    return True
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed job as the dashboard lists it."""
+
+    queue: str
+    job_id: str
+    event_id: str
+    topic: str
+    error: str  # the exception's last line
+    ended_at: str | None
+
+
+def failures(redis: Redis, queues: list[str], limit: int = 100) -> list[Failure]:
+    """The latest ``limit`` failed jobs of ``queues``, newest first per queue."""
+    found = []
+    for name in queues:
+        ids = _registry(redis, name).get_job_ids(0, limit - 1, desc=True)
+        for job in Job.fetch_many(ids, connection=redis, serializer=JSONSerializer):
+            if job is None:
+                continue  # expired between the two reads
+            result = job.latest_result()
+            text = (result.exc_string or "") if result else ""
+            lines = EXCEPTION_LINE.findall(text) or text.strip().splitlines()
+            ended = job.ended_at.isoformat() if job.ended_at else None
+            found.append(
+                Failure(name, job.id, event_id(job), topic(job), lines[-1] if lines else "", ended)
+            )
+    return found
 
 
 def event_id(job: Job) -> str:
