@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from northbridge_stack.supervisor import OUR_PREFIXES
+
 # Quicker rhythms than the defaults, so killed jobs run again within seconds, not 105 s.
 QUICK = {
     "JOB_TIMEOUT_S": "10",
@@ -20,8 +22,7 @@ QUICK = {
 @pytest.mark.timeout(420)
 def test_every_part_killed_under_load_loses_and_doubles_nothing() -> None:
     """Bridge, workers, a gateway worker, Redis, Kafka killed in turn: every 202 mailed once."""
-    ours = ("KAFKA_", "REDIS_", "SMTP_", "GATEWAY_", "BRIDGE_", "JOB_", "WORKER_", "MAIL_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)} | QUICK
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)} | QUICK
     argv = ["--seconds", "36", "--rate", "20", "--kill-every", "5", "--drain", "120"]
     done = subprocess.run(
         [sys.executable, "-m", "northbridge_stack", "chaos", *argv],

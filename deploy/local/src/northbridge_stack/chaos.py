@@ -224,21 +224,13 @@ def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
             or not (
                 servers[name].serving()
                 if name in servers
-                else services.ready(_service(name), layout, state.pid)
+                else services.ready(services.by_name(name), layout, state.pid)
             )
         ]
         if not down:
             return []
         time.sleep(POLL_S)
     return down
-
-
-def _service(name: str) -> services.Service:
-    if name == services.GATEWAY:
-        return services.gateway()
-    if name == services.BRIDGE:
-        return services.bridge()
-    return services.worker(int(name.rsplit("-", 1)[1]))
 
 
 class Mailbox:

@@ -63,6 +63,14 @@ def worker(number: int) -> Service:
     return Service(f"{WORKER}-{number}", "northbridge_email_worker", WORKER_READY_LINE)
 
 
+def by_name(name: str) -> Service:
+    """The service supervisord runs as ``name`` (``gateway``, ``email-worker-2``, ...)."""
+    fixed = {GATEWAY: gateway, BRIDGE: bridge, DASHBOARD: dashboard}
+    if name in fixed:
+        return fixed[name]()
+    return worker(int(name.removeprefix(f"{WORKER}-")))
+
+
 def program(service: Service, layout: StackLayout) -> Program:
     """How supervisord runs ``service``: started after the infrastructure, given its drain."""
     if service.name.startswith(WORKER):

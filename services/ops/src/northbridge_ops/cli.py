@@ -8,7 +8,7 @@ import asyncio
 import statistics
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import typer
@@ -20,7 +20,7 @@ from rich.table import Table
 
 from northbridge_ops import dead_letters, events, failed_jobs
 from northbridge_ops.dashboard import Dashboard
-from northbridge_ops.dead_letters import DeadLetter, Replayed, Selection
+from northbridge_ops.dead_letters import Replayed, Selection
 from northbridge_ops.failed_jobs import Requeued
 from northbridge_ops.load import Outcome, post_events
 from northbridge_shared import logging, receipts
@@ -105,7 +105,7 @@ def dlq_list(
     selection = _selection(since, until, offsets)
     letters = asyncio.run(dead_letters.read(_bootstrap(), topic, selection))
     if as_json:
-        out.print_json(data=[_describe(letter) for letter in letters])
+        out.print_json(data=[letter.describe() for letter in letters])
         return
     table = Table(title=f"{dead_letters.dlq_of(topic)}: {len(letters)} dead letters")
     for column in ("partition:offset", "at", "event id", "reason", "value"):
@@ -261,22 +261,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)  # typer parses naive times; they mean UTC
-
-
-def _describe(letter: DeadLetter) -> dict[str, Any]:
-    value = letter.value or b""
-    return {
-        "topic": letter.topic,
-        "partition": letter.partition,
-        "offset": letter.offset,
-        "at": receipts.iso(letter.at),
-        "event_id": letter.event_id,
-        "source": letter.source,
-        "reason": letter.reason,
-        "value": value.decode(errors="replace"),
-        "replayable": letter.replayable,
-        "headers": {k: (v or b"").decode(errors="replace") for k, v in letter.headers},
-    }
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ from northbridge_shared.settings import DashboardSettings, KafkaSettings, Receip
 
 log = structlog.get_logger(__name__)
 
+# Dead letters shown per partition: the newest; the northbridge command lists them all.
+LATEST = 20
 PAGE = resources.files("northbridge_ops").joinpath("dashboard.html")
 
 
@@ -108,8 +110,8 @@ class Dashboard:
         """The latest dead letters of every routed topic."""
         rows: list[dict[str, Any]] = []
         for topic in self._topics:
-            letters = await dead_letters.read(self._bootstrap, topic)
-            rows += [overview.dead_letter(letter) for letter in letters[-50:]]
+            letters = await dead_letters.read(self._bootstrap, topic, last=LATEST)
+            rows += [letter.describe(value_chars=200) for letter in letters]
         return web.json_response(rows)
 
     async def retry(self, request: web.Request) -> web.Response:

@@ -89,6 +89,22 @@ class DeadLetter:
         """When it was dead-lettered."""
         return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
+    def describe(self, value_chars: int | None = None) -> dict[str, Any]:
+        """What ``dlq list --json`` and the dashboard show; the value cut to ``value_chars``."""
+        value = (self.value or b"").decode(errors="replace")
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "at": receipts.iso(self.at),
+            "event_id": self.event_id,
+            "source": self.source,
+            "reason": self.reason,
+            "value": value[:value_chars],
+            "replayable": self.replayable,
+            "headers": {k: (v or b"").decode(errors="replace") for k, v in self.headers},
+        }
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -112,8 +128,13 @@ def dlq_of(topic: str) -> str:
     return topic if topic.endswith(DLQ_SUFFIX) else dead_letter_topic(topic)
 
 
-async def read(bootstrap: str, topic: str, selection: Selection = Selection()) -> list[DeadLetter]:
-    """The selected dead letters of ``topic``, oldest first per partition; [] if none."""
+async def read(
+    bootstrap: str, topic: str, selection: Selection = Selection(), *, last: int | None = None
+) -> list[DeadLetter]:
+    """The selected dead letters of ``topic``, oldest first per partition; [] if none.
+
+    ``last`` reads only that many of each partition's newest (the dashboard's view).
+    """
     dlq = dlq_of(topic)
     partitions = [TopicPartition(dlq, p) for p in await _partitions(bootstrap, dlq)]
     if not partitions:
@@ -124,6 +145,9 @@ async def read(bootstrap: str, topic: str, selection: Selection = Selection()) -
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        if last is not None:
+            for tp in partitions:
+                consumer.seek(tp, max(await consumer.position(tp), ends[tp] - last))
         letters: list[DeadLetter] = []
         for tp in partitions:
             while await consumer.position(tp) < ends[tp]:

@@ -12,7 +12,6 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
-from northbridge_ops.dead_letters import DeadLetter
 from northbridge_shared import receipts
 
 REGISTRIES = {
@@ -84,17 +83,3 @@ def recent_events(redis: Redis, limit: int) -> list[dict[str, Any]]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def dead_letter(letter: DeadLetter) -> dict[str, Any]:
-    """A dead letter as the dashboard lists it."""
-    return {
-        "topic": letter.topic,
-        "partition": letter.partition,
-        "offset": letter.offset,
-        "at": receipts.iso(letter.at),
-        "event_id": letter.event_id,
-        "reason": letter.reason,
-        "value": (letter.value or b"")[:200].decode(errors="replace"),
-        "replayable": letter.replayable,
-    }
