@@ -17,7 +17,16 @@ from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_ver
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
 from northbridge_stack.server import Server
-from northbridge_stack.services import DASHBOARD, GATEWAY, Service, pipeline, program, ready
+from northbridge_stack.services import (
+    BRIDGE,
+    DASHBOARD,
+    GATEWAY,
+    WORKER,
+    Service,
+    pipeline,
+    program,
+    ready,
+)
 from northbridge_stack.supervisor import Program, State, Supervisor
 from northbridge_stack.tool_scripts import write_tool_scripts
 from northbridge_stack.topics import create_topics, pipeline_topics
@@ -92,7 +101,11 @@ def ps(layout: StackLayout, say: Say = print) -> None:
         "smtp-sink": str(layout.smtp_port),
         GATEWAY: str(layout.gateway_port),
         DASHBOARD: str(layout.dashboard_port),
+        BRIDGE: f"{layout.bridge_metrics_port} (metrics)",
     }
+    workers = sorted(int(n.removeprefix(f"{WORKER}-")) for n in states if n.startswith(WORKER))
+    for number in workers:  # email-worker-N serves its metrics on the first one's port + N - 1
+        ports[f"{WORKER}-{number}"] = f"{layout.worker_metrics_port + number - 1} (metrics)"
     names = [*ports, *sorted(n for n in states if n not in ports)]
     rows = [("component", "state", "pid", "uptime", "restarts", "port", "log")]
     now = time.time()

@@ -23,7 +23,7 @@ from northbridge_ops.dashboard import Dashboard
 from northbridge_ops.dead_letters import Replayed, Selection
 from northbridge_ops.failed_jobs import Requeued
 from northbridge_ops.load import Outcome, post_events
-from northbridge_shared import logging, receipts
+from northbridge_shared import logging
 from northbridge_shared.settings import (
     BridgeSettings,
     DashboardSettings,
@@ -108,11 +108,14 @@ def dlq_list(
         out.print_json(data=[letter.describe() for letter in letters])
         return
     table = Table(title=f"{dead_letters.dlq_of(topic)}: {len(letters)} dead letters")
-    for column in ("partition:offset", "at", "event id", "reason", "value"):
-        table.add_column(column, overflow="fold")
+    table.add_column("p:offset", no_wrap=True)
+    table.add_column("at (UTC)")
+    table.add_column("event id", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("value", overflow="fold")
     for letter in letters:
         value = (letter.value or b"")[:60].decode(errors="replace")
-        at = receipts.iso(letter.at)
+        at = letter.at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
             f"{letter.partition}:{letter.offset}", at, letter.event_id, letter.reason, value
         )
