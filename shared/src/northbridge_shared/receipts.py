@@ -23,8 +23,9 @@ from typing import Any, Final, Protocol
 
 PREFIX: Final = "northbridge:receipt:"
 # The ledger: how many events of a topic reached each hop, ever, one hash per topic
-# (``northbridge:counts:<topic>``, field = hop). Written in the same transactions as the
-# receipts, so it is exact and survives restarts (unlike a process's Prometheus counters).
+# (``northbridge:counts:<topic>``, field = hop), counted by :func:`note` as it keeps the hop:
+# once per event for a once-only hop, so a retried POST or a re-read record is not counted
+# twice. Exact, and it survives restarts (unlike a process's Prometheus counters).
 COUNTS_PREFIX: Final = "northbridge:counts:"
 # The ids of the latest events the bridge handled, newest first (the dashboard lists them).
 RECENT_KEY: Final = "northbridge:receipts:recent"
@@ -56,10 +57,19 @@ class Commands(Protocol):
     def expire(self, name: str, time: int) -> Any: ...  # noqa: D102
     def lpush(self, name: str, *values: str) -> Any: ...  # noqa: D102
     def hincrby(self, name: str, key: str, amount: int) -> Any: ...  # noqa: D102
+    def eval(self, script: str, numkeys: int, *keys_and_args: str | bytes | int) -> Any: ...  # noqa: D102
     def ltrim(self, name: str, start: int, end: int) -> Any: ...  # noqa: D102
 
 
 _sequence = itertools.count()
+
+# A hop that happens once: kept and counted in the ledger only by its first writer, in one step.
+_FIRST: Final = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
 
 
 def receipt_key(event_id: str) -> str:
@@ -72,21 +82,41 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def from_kafka(timestamp_ms: int) -> str:
-    """A Kafka record's timestamp (milliseconds since the epoch) as receipts show it."""
-    return iso(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+def kafka_time(timestamp_ms: int) -> datetime | None:
+    """A Kafka record's timestamp (ms since the epoch), or None.
+
+    None when Kafka has none (-1) or a producer wrote one no calendar holds: a record's
+    timestamp must never stop the bridge.
+    """
+    if timestamp_ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
-def note(
+def from_kafka(timestamp_ms: int) -> str | None:
+    """A Kafka record's timestamp as receipts show it; None (then: now) if it has none."""
+    moment = kafka_time(timestamp_ms)
+    return iso(moment) if moment else None
+
+
+def note(  # noqa: PLR0913 - whose hop, which, how long kept, whose ledger, when, and facts
     commands: Commands,
     event_id: str,
     hop: Hop,
     ttl_s: int,
     *,
+    ledger: str,
     at: str | None = None,
     **facts: object,
 ) -> None:
-    """Queue ``hop`` of ``event_id`` (with ``facts``) on ``commands``; the caller executes."""
+    """Queue ``hop`` of ``event_id`` (with ``facts``) on ``commands``; the caller executes.
+
+    The hop is counted in the ledger of topic ``ledger`` as it is kept: a repeated hop each
+    time, a once-only hop by its first writer only.
+    """
     entry = {"at": at or iso(datetime.now(UTC)), **facts}
     value = json.dumps(entry, separators=(",", ":")).encode()
     key = receipt_key(event_id)
@@ -94,18 +124,13 @@ def note(
         # Unique per process and call: two attempts in one millisecond keep both.
         field = f"{hop}:{entry['at']}:{os.getpid()}.{next(_sequence)}"
         commands.hset(key, field, value)
+        commands.hincrby(COUNTS_PREFIX + ledger, hop.value, 1)
+        commands.expire(key, ttl_s)
     else:
-        commands.hsetnx(key, hop.value, value)
-    commands.expire(key, ttl_s)
+        commands.eval(_FIRST, 2, key, COUNTS_PREFIX + ledger, hop.value, value, ttl_s)
 
 
 Fields = Mapping[bytes, bytes] | Mapping[bytes | str, bytes | str]  # as redis-py types HGETALL
-
-
-def count(commands: Commands, topic: str, hop: Hop, amount: int = 1) -> None:
-    """Queue ``amount`` more events of ``topic`` at ``hop`` in the ledger."""
-    if amount:
-        commands.hincrby(COUNTS_PREFIX + topic, hop.value, amount)
 
 
 def note_recent(commands: Commands, event_ids: list[str]) -> None:

@@ -57,6 +57,14 @@ def shutdown() -> None:
         stop()
 
 
+def flush() -> None:
+    """Export the spans still queued now (a process about to ``os._exit``), if configured."""
+    provider = trace.get_tracer_provider()
+    force_flush = getattr(provider, "force_flush", None)  # the API's no-op provider has none
+    if force_flush is not None:
+        force_flush()
+
+
 class _KafkaHeaders(Getter[Sequence[tuple[str, bytes | None]]], Setter[KafkaHeaders]):
     """W3C trace context in Kafka record headers (names are text, values bytes)."""
 

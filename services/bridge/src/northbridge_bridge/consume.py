@@ -229,6 +229,7 @@ class Bridge:
             # shutdown during a Kafka outage still ends. Uncommitted records are re-read.
             async with asyncio.timeout(COMMIT_TIMEOUT_S):
                 await self._consumer.commit(offsets)
+            self._metrics.committed_offsets(offsets)
         except (KafkaError, TimeoutError) as error:
             # Expected around a rebalance: the partitions' new owner re-reads these records,
             # and enqueue is idempotent on the event id, so nothing is lost or doubled.

@@ -17,7 +17,6 @@ a record whose id is bound to another event is a conflict, dead-lettered, never 
 a duplicate; a record whose id is bound to the same event and has a job is a duplicate.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
@@ -106,7 +105,15 @@ class Enqueuer:
                 event_id = item.delivery.event_id
                 pipe.set(binding_key(event_id), _fingerprint(item), ex=self._jobs.event_id_ttl_s)
                 _note_accepted(pipe, event_id, item.record, ttl)
-                receipts.note(pipe, event_id, Hop.ENQUEUED, ttl, queue=item.queue, job_id=event_id)
+                receipts.note(
+                    pipe,
+                    event_id,
+                    Hop.ENQUEUED,
+                    ttl,
+                    ledger=item.delivery.topic,
+                    queue=item.queue,
+                    job_id=event_id,
+                )
             for letter in dead:
                 event_id = letter.rejected.receipt_id
                 _note_accepted(pipe, event_id, letter.rejected.record, ttl)
@@ -115,15 +122,12 @@ class Enqueuer:
                     event_id,
                     Hop.DEAD_LETTERED,
                     ttl,
+                    ledger=letter.rejected.record.topic,
                     reason=letter.rejected.reason,
                     topic=letter.topic,
                     partition=letter.partition,
                     offset=letter.offset,
                 )
-            for topic, amount in Counter(item.delivery.topic for item in fresh).items():
-                receipts.count(pipe, topic, Hop.ENQUEUED, amount)
-            for topic, amount in Counter(d.rejected.record.topic for d in dead).items():
-                receipts.count(pipe, topic, Hop.DEAD_LETTERED, amount)
             ids = [item.delivery.event_id for item in fresh]
             receipts.note_recent(pipe, ids + [letter.rejected.receipt_id for letter in dead])
             pipe.execute()
@@ -154,9 +158,9 @@ class Enqueuer:
 
 def _note_accepted(pipe: Pipeline, event_id: str, record: Record, ttl_s: int) -> None:
     """Kafka's acceptance, from the record (the gateway may have noted it already)."""
-    at = receipts.from_kafka(record.timestamp) if record.timestamp >= 0 else None
+    at = receipts.from_kafka(record.timestamp)
     position = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-    receipts.note(pipe, event_id, Hop.ACCEPTED, ttl_s, at=at, **position)
+    receipts.note(pipe, event_id, Hop.ACCEPTED, ttl_s, ledger=record.topic, at=at, **position)
 
 
 def _fingerprint(item: Accepted) -> str:

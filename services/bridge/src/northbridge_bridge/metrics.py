@@ -1,13 +1,15 @@
 """The bridge's Prometheus metrics: records, hops, batches, consumer lag, and the rq queues.
 
 Lag has the shape kafka_exporter gives it (``kafka_consumergroup_lag{consumergroup, topic,
-partition}``), for the partitions this bridge owns, measured every :data:`LAG_EVERY_S` from
-Kafka itself (the group's committed offsets and the partitions' end offsets), so dashboards
-and alerts written for kafka_exporter work unchanged. ``rq_jobs{queue, status}`` is read from
+partition}``), for the partitions this bridge owns, set every :data:`LAG_EVERY_S`: the
+partition's end offset as the consumer last saw it (no request) minus the offset this bridge
+last committed (asked of Kafka once per newly owned partition). Dashboards and alerts
+written for kafka_exporter work unchanged. ``rq_jobs{queue, status}`` is read from
 Redis when scraped, as rq-exporter shapes it.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
@@ -33,7 +35,7 @@ from northbridge_shared.metrics import events_counter
 
 log = structlog.get_logger(__name__)
 
-# Often enough for a 15 s scrape; each measure is one ListOffsets and one OffsetFetch.
+# Often enough for a 15 s scrape; costs no request once the partitions' commits are known.
 LAG_EVERY_S: Final = 5.0
 LAG_TIMEOUT_S: Final = 2.0
 REGISTRIES: Final = {
@@ -78,37 +80,46 @@ class BridgeMetrics:
             registry=registry,
         )
         self._seen: set[TopicPartition] = set()
+        self._done: dict[TopicPartition, int] = {}  # the offsets this bridge committed
 
     def count(self, topic: str, hop: str, amount: int = 1) -> None:
         """``amount`` events of ``topic`` reached ``hop``."""
         if amount:
             self.events.labels(topic, hop).inc(amount)
 
+    def committed_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka took these commits of this bridge."""
+        self._done.update(offsets)
+
     async def measure_lag(self, consumer: Any) -> None:
         """Set the lag gauges of the partitions this bridge owns; forget those it gave up."""
-        owned = sorted(consumer.assignment())
+        owned = set(consumer.assignment())
+        for tp in self._seen - owned:
+            self._forget(tp)
+        self._seen = owned
         try:
             async with asyncio.timeout(LAG_TIMEOUT_S):
-                ends = await consumer.end_offsets(owned) if owned else {}
-                committed = {tp: await consumer.committed(tp) for tp in owned}
+                for tp in owned - self._done.keys():  # newly owned: its commit, asked once
+                    self._done[tp] = await consumer.committed(tp) or 0
         except (KafkaError, TimeoutError) as error:
             log.debug("lag_not_measured", error=repr(error))
-            return
-        for tp in self._seen - set(owned):
-            self._forget(tp)
         for tp in owned:
-            end, done = ends[tp], committed[tp] or 0
+            end, done = consumer.highwater(tp), self._done.get(tp)
+            if end is None or done is None:
+                continue  # nothing fetched yet, or its commit not known yet
             labels = (self.group, tp.topic, str(tp.partition))
             self.lag.labels(*labels).set(max(end - done, 0))
             self.committed.labels(*labels).set(done)
             self.end.labels(tp.topic, str(tp.partition)).set(end)
-        self._seen = set(owned)
 
     def _forget(self, tp: TopicPartition) -> None:
+        """A partition given up: its next owner reports it (and commits it from now on)."""
+        self._done.pop(tp, None)
         labels = (self.group, tp.topic, str(tp.partition))
-        self.lag.remove(*labels)
-        self.committed.remove(*labels)
-        self.end.remove(tp.topic, str(tp.partition))
+        with contextlib.suppress(KeyError):  # never measured
+            self.lag.remove(*labels)
+            self.committed.remove(*labels)
+            self.end.remove(tp.topic, str(tp.partition))
 
 
 class QueueCollector(Collector):

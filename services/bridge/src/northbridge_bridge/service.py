@@ -71,7 +71,12 @@ async def serve(config: BridgeConfig) -> None:
     busy = asyncio.Lock()
     metrics = BridgeMetrics(settings.group_id)
     queues = {route.queue for route in settings.routes.values()}
-    metrics.registry.register(QueueCollector(connection, queues))
+    # A client of its own, quick to give up: a scrape during a Redis outage must answer in
+    # time (with the lag), not wait on the bridge's retrying connection.
+    scrape = Redis.from_url(
+        redis.url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    metrics.registry.register(QueueCollector(scrape, queues))
     serve_metrics(config.metrics.host, settings.metrics_port, metrics.registry)
 
     consumer = partial(_consumer, settings, kafka, HandOver(busy))
@@ -106,6 +111,7 @@ async def serve(config: BridgeConfig) -> None:
     finally:
         tracing.shutdown()
         connection.close()
+        scrape.close()
         heartbeat.clear()  # stopped (or failed) is not alive
     log.info("bridge_stopped")
 

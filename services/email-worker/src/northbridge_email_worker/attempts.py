@@ -71,9 +71,8 @@ class Attempts:
         try:
             with self._redis.pipeline(transaction=True) as pipe:
                 for hop, facts in entries:
-                    receipts.note(pipe, self._event_id, hop, self._ttl_s, **facts)
-                    if hop in (Hop.SENT, Hop.FAILED):
-                        receipts.count(pipe, self._topic, hop)
+                    note = receipts.note
+                    note(pipe, self._event_id, hop, self._ttl_s, ledger=self._topic, **facts)
                 pipe.execute()
         except RedisError as error:
             log.warning(

@@ -12,6 +12,7 @@ from northbridge_email_worker.attempts import Attempts
 from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.render import render
 from northbridge_email_worker.send_record import Claim, SendRecord
+from northbridge_shared import tracing
 from northbridge_shared.jobs import Delivery
 from northbridge_shared.settings import (
     MailSettings,
@@ -39,11 +40,15 @@ def deliver(payload: dict[str, Any]) -> str:
     """Mail one event, at most once per event id; each attempt is a span and a receipt hop."""
     delivery = Delivery.model_validate(payload)
     job = _job()
-    with (
-        structlog.contextvars.bound_contextvars(event_id=delivery.event_id),
-        spans.attempt(job, delivery.event_id),
-    ):
-        return _attempt(job, delivery)
+    try:
+        with (
+            structlog.contextvars.bound_contextvars(event_id=delivery.event_id),
+            spans.attempt(job, delivery.event_id),
+        ):
+            return _attempt(job, delivery)
+    finally:
+        if _settings()[0].mode == "fork":
+            tracing.flush()  # rq's job process ends with os._exit: queued spans would be lost
 
 
 def _attempt(job: Job, delivery: Delivery) -> str:

@@ -8,7 +8,6 @@ record's own timestamp and position), so only the receipt's first milliseconds d
 
 import asyncio
 import contextlib
-from collections import Counter
 from collections.abc import AsyncIterator
 
 import structlog
@@ -48,20 +47,32 @@ class Acceptances:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Write notes while the app runs; on the way out, write what is left (bounded)."""
+        """Write notes while the app runs; on the way out, write what is left (bounded).
+
+        The writer is never cancelled in the middle of a batch: it is cancelled only while
+        it waits for the next note, once every note has been written.
+        """
         writer = asyncio.create_task(self._write_forever())
         try:
             yield
         finally:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timeout_s * 2):
+                    await self._waiting.join()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            if not self._waiting.empty():
-                await self._write(self._take())
 
     async def _write_forever(self) -> None:
         while True:
-            await self._write([await self._waiting.get(), *self._take(BATCH - 1)])
+            batch = [await self._waiting.get(), *self._take(BATCH - 1)]
+            try:
+                await self._write(batch)
+            except Exception:
+                log.exception("receipts_not_written", hop="accepted", count=len(batch))
+            finally:
+                for _ in batch:
+                    self._waiting.task_done()
 
     def _take(self, most: int = BACKLOG) -> list[tuple[str, Placement]]:
         taken: list[tuple[str, Placement]] = []
@@ -71,13 +82,18 @@ class Acceptances:
 
     async def _write(self, notes: list[tuple[str, Placement]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for topic, amount in Counter(placed.topic for _, placed in notes).items():
-            receipts.count(pipe, topic, Hop.ACCEPTED, amount)
         for event_id, placed in notes:
             at = receipts.from_kafka(placed.timestamp_ms)
             position = {"topic": placed.topic, "partition": placed.partition}
             receipts.note(
-                pipe, event_id, Hop.ACCEPTED, self._ttl_s, at=at, **position, offset=placed.offset
+                pipe,
+                event_id,
+                Hop.ACCEPTED,
+                self._ttl_s,
+                ledger=placed.topic,
+                at=at,
+                **position,
+                offset=placed.offset,
             )
         try:
             async with asyncio.timeout(self._timeout_s):

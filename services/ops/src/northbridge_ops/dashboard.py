@@ -17,6 +17,7 @@ import asyncio
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -116,7 +117,7 @@ class Dashboard:
 
     async def retry(self, request: web.Request) -> web.Response:
         """Requeue one failed job."""
-        self._allowed()
+        self._allowed(request)
         queue, job_id = request.match_info["queue"], request.match_info["job_id"]
         done = await asyncio.to_thread(failed_jobs.requeue, self._redis, queue, job_id, self._ttl_s)
         if done is None:
@@ -124,9 +125,9 @@ class Dashboard:
         log.info("failed_job_requeued", queue=queue, job_id=job_id, by="dashboard")
         return web.json_response(asdict(done))
 
-    async def retry_all(self, _: web.Request) -> web.Response:
+    async def retry_all(self, request: web.Request) -> web.Response:
         """Requeue every failed job."""
-        self._allowed()
+        self._allowed(request)
         done = await asyncio.to_thread(
             failed_jobs.retry_failed, self._redis, self._queues, self._ttl_s
         )
@@ -135,7 +136,7 @@ class Dashboard:
 
     async def delete(self, request: web.Request) -> web.Response:
         """Delete one failed job for good."""
-        self._allowed()
+        self._allowed(request)
         queue, job_id = request.match_info["queue"], request.match_info["job_id"]
         if not await asyncio.to_thread(failed_jobs.delete, self._redis, queue, job_id):
             raise _Problem(404, f"no failed job {job_id} in {queue}")
@@ -144,7 +145,7 @@ class Dashboard:
 
     async def replay(self, request: web.Request) -> web.Response:
         """Replay one dead letter through the normal path, under its own id."""
-        self._allowed()
+        self._allowed(request)
         topic = request.match_info["topic"]
         position = (int(request.match_info["partition"]), int(request.match_info["offset"]))
         selection = Selection(offsets=frozenset({position}))
@@ -159,9 +160,14 @@ class Dashboard:
             {"event_id": replayed.letter.event_id, **placed, "offset": replayed.offset}
         )
 
-    def _allowed(self) -> None:
+    def _allowed(self, request: web.Request) -> None:
         if not self._actions:
             raise _Problem(403, "actions are off: start the dashboard with DASHBOARD_ACTIONS=true")
+        # A page of another site must not act through the operator's browser (CSRF): a
+        # browser names the page's origin on every POST; the dashboard's own is this host.
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise _Problem(403, f"actions come from the dashboard's own page, not {origin}")
 
 
 class _Problem(Exception):  # noqa: N818 - an answer, not an error of ours

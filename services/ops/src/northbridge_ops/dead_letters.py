@@ -7,6 +7,7 @@ id is bound to its body), and a record that is still bad is dead-lettered once m
 stays until someone replays it again. Nothing replays by itself, so nothing loops.
 """
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from northbridge_shared.contracts import (
 from northbridge_shared.identity import derived_event_id
 from northbridge_shared.receipts import Hop
 
+# A whole read of a dead-letter topic, at most (Kafka gone mid-read must not hang a command).
+READ_TIMEOUT_S = 60.0
 # What a replay leaves out of a dead letter's headers: the bridge's notes, not the record's.
 BRIDGE_HEADERS = (ERROR_HEADER, DEAD_LETTER_ID_HEADER, EVENT_ID_HEADER, VALUE_DROPPED_HEADER)
 
@@ -86,8 +89,8 @@ class DeadLetter:
 
     @property
     def at(self) -> datetime:
-        """When it was dead-lettered."""
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+        """When it was dead-lettered (the epoch if its timestamp is unreadable)."""
+        return receipts.kafka_time(self.timestamp_ms) or datetime.fromtimestamp(0, UTC)
 
     def describe(self, value_chars: int | None = None) -> dict[str, Any]:
         """What ``dlq list --json`` and the dashboard show; the value cut to ``value_chars``."""
@@ -133,21 +136,36 @@ async def read(
 ) -> list[DeadLetter]:
     """The selected dead letters of ``topic``, oldest first per partition; [] if none.
 
-    ``last`` reads only that many of each partition's newest (the dashboard's view).
+    ``last`` reads only that many of each partition's newest (the dashboard's view); given
+    offsets are read by seeking to them. Kafka going away mid-read is a TimeoutError after
+    :data:`READ_TIMEOUT_S`, not a hang.
     """
-    dlq = dlq_of(topic)
-    partitions = [TopicPartition(dlq, p) for p in await _partitions(bootstrap, dlq)]
+    async with asyncio.timeout(READ_TIMEOUT_S):
+        return await _read(bootstrap, dlq_of(topic), selection, last)
+
+
+async def _read(
+    bootstrap: str, dlq: str, selection: Selection, last: int | None
+) -> list[DeadLetter]:
+    wanted = {p: {o for q, o in selection.offsets if q == p} for p, _ in selection.offsets}
+    numbers = [p for p in await _partitions(bootstrap, dlq) if not wanted or p in wanted]
+    partitions = [TopicPartition(dlq, p) for p in numbers]
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        if last is not None:
-            for tp in partitions:
-                consumer.seek(tp, max(await consumer.position(tp), ends[tp] - last))
+        for tp in partitions:
+            first = await consumer.position(tp)  # the oldest offset Kafka still keeps
+            offsets = wanted.get(tp.partition)
+            if offsets:
+                first, ends[tp] = max(first, min(offsets)), min(ends[tp], max(offsets) + 1)
+            elif last is not None:
+                first = max(first, ends[tp] - last)
+            consumer.seek(tp, first)
         letters: list[DeadLetter] = []
         for tp in partitions:
             while await consumer.position(tp) < ends[tp]:
@@ -193,8 +211,8 @@ async def replay(
 ) -> list[Replayed]:
     """Publish each of ``letters`` (with ``value`` instead of its own, if given) to its topic."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
     try:
+        await producer.start()
         done = []
         for letter in letters:
             meta: Any = await producer.send_and_wait(
@@ -220,16 +238,16 @@ def note_replayed(redis: Redis, replayed: Replayed, ttl_s: int) -> None:
         "offset": replayed.offset,
     }
     with redis.pipeline(transaction=False) as pipe:
-        receipts.note(pipe, replayed.letter.event_id, Hop.REPLAYED, ttl_s, **facts)
-        receipts.count(pipe, replayed.topic, Hop.REPLAYED)
+        event_id, topic = replayed.letter.event_id, replayed.topic
+        receipts.note(pipe, event_id, Hop.REPLAYED, ttl_s, ledger=topic, **facts)
         pipe.execute()
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:
     """The partitions of ``topic``; none if it does not exist."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()

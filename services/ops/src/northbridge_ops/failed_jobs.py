@@ -4,10 +4,12 @@ A requeued job runs once more (its retries are spent) and mails at most once: th
 send record still holds for an event that was mailed, and a refused send released it.
 """
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from redis import Redis
 from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -16,6 +18,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from northbridge_shared import receipts
+from northbridge_shared.jobs import Delivery
 from northbridge_shared.receipts import Hop
 
 # A traceback's "ExceptionType: message" line; details (pydantic's) may follow it.
@@ -61,19 +64,24 @@ def requeue(redis: Redis, queue: str, job_id: str, receipt_ttl_s: int) -> Requeu
         return None  # expired, deleted or requeued by someone else meanwhile
     requeued = Requeued(queue, job_id, event_id(job))
     with redis.pipeline(transaction=False) as pipe:
-        receipts.note(pipe, requeued.event_id, Hop.REQUEUED, receipt_ttl_s, queue=queue)
-        receipts.count(pipe, topic(job), Hop.REQUEUED)
+        ledger = topic(job)
+        receipts.note(
+            pipe, requeued.event_id, Hop.REQUEUED, receipt_ttl_s, ledger=ledger, queue=queue
+        )
         pipe.execute()
     return requeued
 
 
 def delete(redis: Redis, queue: str, job_id: str) -> bool:
-    """Remove one failed job for good; False if it was not there."""
-    try:
-        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
-    except NoSuchJobError:
+    """Remove one failed job for good; False if it is not (or no longer) a failed job.
+
+    Only a job taken out of the failed registry is deleted: one retried meanwhile is queued
+    or running again, and deleting it would lose its mail.
+    """
+    if not _registry(redis, queue).remove(job_id):
         return False
-    _registry(redis, queue).remove(job, delete_job=True)
+    with contextlib.suppress(NoSuchJobError):  # its data had expired: nothing more to delete
+        Job.fetch(job_id, connection=redis, serializer=JSONSerializer).delete()
     return True
 
 
@@ -107,22 +115,24 @@ def failures(redis: Redis, queues: list[str], limit: int = 100) -> list[Failure]
     return found
 
 
+def delivery(job: Job) -> Delivery | None:
+    """The event a deliver job mails; None for a job that is not one (or whose data is gone)."""
+    try:
+        return Delivery.model_validate(job.args[0]) if job.args else None
+    except ValidationError:
+        return None
+
+
 def event_id(job: Job) -> str:
-    """The event a deliver job mails: its argument's ``event_id`` (the bridge's job id)."""
-    args = job.args
-    if args and isinstance(args[0], dict) and isinstance(args[0].get("event_id"), str):
-        found: str = args[0]["event_id"]
-        return found
-    return job.id
+    """The event a job mails (the bridge's job id is the event id)."""
+    found = delivery(job)
+    return found.event_id if found else job.id
 
 
 def topic(job: Job) -> str:
-    """The topic of the event a deliver job mails ("" if the job is not one)."""
-    args = job.args
-    if args and isinstance(args[0], dict) and isinstance(args[0].get("topic"), str):
-        found: str = args[0]["topic"]
-        return found
-    return ""
+    """The topic of the event a job mails; ``unknown`` for a job that is not a delivery."""
+    found = delivery(job)
+    return found.topic if found else "unknown"
 
 
 def _registry(redis: Redis, queue: str) -> FailedJobRegistry:
