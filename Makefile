@@ -33,7 +33,7 @@ else ifeq ($(filter $(MODE),local compose),)
   endif
 endif
 
-.PHONY: help install up down ps logs produce test browser chaos lint fmt
+.PHONY: help install up down ps logs produce test browser chaos bench bench-tools lint fmt
 
 help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
@@ -106,6 +106,24 @@ browser: ## install Debian's chromium for the dashboard's browser test, if missi
 CHAOS_ARGS ?=
 chaos: install ## kill every part of a stack of its own under load; it must heal by itself (about 5 min)
 	$(UV) run northbridge-stack chaos $(CHAOS_ARGS)
+
+# The load tools of make bench: Debian's wrk, and vegeta built from the Go module proxy into a
+# per-machine cache (like Maven's for Kafka's jars). BENCH_ARGS: e.g. "--rounds 5 --rate 800".
+BENCH_TOOLS ?= $(HOME)/.cache/northbridge/bin
+VEGETA_VERSION := v12.13.0
+BENCH_ARGS ?=
+bench: install bench-tools ## each hop and the whole pipeline under load on a stack of its own; writes bench-report/ (about 6 min)
+	BENCH_VEGETA=$(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) $(UV) run northbridge-bench $(BENCH_ARGS)
+
+bench-tools: ## install wrk (apt-get) and vegeta (go install), if missing
+	@command -v wrk >/dev/null || { \
+		echo "installing wrk with apt-get"; \
+		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >/dev/null; }
+	@test -x $(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) || { \
+		command -v go >/dev/null || { echo "go is needed to build vegeta: apt-get install -y golang" >&2; exit 1; }; \
+		echo "building vegeta $(VEGETA_VERSION) from the Go module proxy"; mkdir -p $(BENCH_TOOLS); \
+		built=$$(mktemp -d) && GOBIN=$$built go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION) && \
+		mv $$built/vegeta $(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) && rmdir $$built; }
 
 lint: ## ruff check, ruff format --check, mypy --strict
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy

@@ -152,6 +152,14 @@ class Supervisor:
             if info["group"] != LISTENER
         }
 
+    def start_programs(self, names: Sequence[str]) -> None:
+        """Start ``names`` that are stopped (without waiting: readiness is the caller's)."""
+        states = self.states()
+        for name in names:
+            if states[name].state in STOPPED:
+                with contextlib.suppress(xmlrpc.client.Fault):  # started meanwhile
+                    self._rpc().supervisor.startProcess(name, False)
+
     def stop(self, names: Sequence[str], timeout: float) -> None:
         """Stop ``names`` together (supervisord itself would stop them one at a time)."""
         states = self.states()

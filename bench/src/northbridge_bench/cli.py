@@ -1,0 +1,121 @@
+"""``northbridge-bench`` (``make bench``): each hop's throughput and cost, on a stack of its own.
+
+A temporary local stack (free loopback ports, under supervisord as ``make up`` runs it) is
+started, measured hop by hop and end to end (see hops.py), and taken down; the table goes
+to the terminal and the report, with plots, to ``--report`` (default ``bench-report/``).
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from northbridge_bench import report
+from northbridge_bench.hops import Bench, EndToEnd, Plan, Round
+from northbridge_bench.probes import probe
+from northbridge_stack import services, stack
+from northbridge_stack.errors import StackError
+from northbridge_stack.layout import PORT_VARIABLES, StackLayout
+from northbridge_stack.ports import LOOPBACK, free_port
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark; a StackError becomes one readable message and exit code 1."""
+    args = _parser().parse_args(argv)
+    for setting in args.set:
+        name, _, value = setting.partition("=")
+        os.environ[name] = value  # the stack hands settings it knows to the services
+    plan = Plan(
+        rounds=args.rounds,
+        gateway_s=args.gateway_seconds,
+        connections=args.connections,
+        workers_s=args.workers_seconds,
+        e2e_rate=args.rate,
+        e2e_s=args.e2e_seconds,
+        workers=args.workers,
+    )
+    try:
+        run(plan, Path(args.report), args.set)
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def run(plan: Plan, folder: Path, settings: Sequence[str]) -> None:
+    """Up, measure, down; print the table and write the report."""
+    home = Path(tempfile.mkdtemp(prefix="nb-bench-"))
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
+    layout = StackLayout.from_env({"STACK_HOME": str(home), **ports})
+    began = time.monotonic()
+    print(f"bench: a stack of its own in {home}")
+    stack.up(layout, workers=plan.workers, infra_only=False, say=print)
+    try:
+        rounds, e2e = asyncio.run(_measure(layout, plan))
+    finally:
+        stack.down(layout, say=print)
+    heading = _heading(plan, settings, time.monotonic() - began)
+    summary = report.table(rounds, e2e, heading)
+    index = report.write(folder, rounds, e2e, summary)
+    print("\n".join(["", *summary, "", f"report: {index}"]))
+    shutil.rmtree(home, ignore_errors=True)
+
+
+async def _measure(layout: StackLayout, plan: Plan) -> tuple[list[Round], EndToEnd]:
+    kafka = f"{LOOPBACK}:{layout.kafka_port}"
+    async with probe(kafka, f"redis://{LOOPBACK}:{layout.redis_port}/0") as reader:
+        bench = Bench(layout, reader, plan, print)
+        # Each hop alone: the gateway's rounds first, with only Kafka and Redis beside it.
+        await bench.stop([services.DASHBOARD, services.BRIDGE, *bench.worker_names])
+        rounds: list[Round] = []
+        print(f"bench: gateway, {plan.rounds} x {plan.gateway_s:g} s of wrk")
+        await bench.gateway()  # a warm-up: connections, the producer's metadata, caches
+        for _ in range(plan.rounds):
+            rounds.append(await bench.gateway())
+            print(f"  {rounds[-1].rate:,.0f} req/s")
+        for number in range(plan.rounds):
+            print(f"bench: bridge round {number + 1}, then workers for {plan.workers_s:g} s")
+            rounds.append(await bench.bridge())
+            print(f"  bridge {rounds[-1].rate:,.0f} events/s ({rounds[-1].count:,} events)")
+            rounds.append(await bench.workers())
+            print(f"  workers {rounds[-1].rate:,.0f} mails/s")
+        print(f"bench: end to end, {plan.e2e_rate}/s for {plan.e2e_s:g} s")
+        e2e = await bench.end_to_end()
+        return rounds, e2e
+
+
+def _heading(plan: Plan, settings: Sequence[str], took_s: float) -> str:
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    given = f", settings {' '.join(settings)}" if settings else ""
+    return (
+        f"northbridge bench at {commit or 'unknown commit'}: {os.cpu_count()} cores"
+        f" ({platform.processor() or platform.machine()}), {plan.rounds} rounds,"
+        f" {plan.workers} email workers{given}; took {took_s:.0f} s"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Plan()
+    parser = argparse.ArgumentParser(prog="northbridge-bench", description=__doc__)
+    add = parser.add_argument
+    add("--rounds", type=int, default=defaults.rounds, help="of each hop")
+    add("--gateway-seconds", type=float, default=defaults.gateway_s, help="per gateway round")
+    add("--connections", type=int, default=defaults.connections, help="wrk's connections")
+    add("--workers-seconds", type=float, default=defaults.workers_s, help="per workers round")
+    add("--workers", type=int, default=defaults.workers, help="email worker processes")
+    add("--rate", type=int, default=defaults.e2e_rate, help="end to end: events/s offered")
+    add("--e2e-seconds", type=float, default=defaults.e2e_s, help="end to end: of load")
+    add("--report", default="bench-report", help="folder for the report (default bench-report)")
+    add("--set", action="append", default=[], metavar="NAME=VALUE", help="a service setting")
+    return parser
