@@ -17,13 +17,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from northbridge_bench import report
+from northbridge_bench import load_tools, report
 from northbridge_bench.hops import Bench, EndToEnd, Plan, Round
 from northbridge_bench.probes import probe
 from northbridge_stack import services, stack
 from northbridge_stack.errors import StackError
 from northbridge_stack.layout import PORT_VARIABLES, StackLayout
 from northbridge_stack.ports import LOOPBACK, free_port
+
+WARM_UP_S = 3.0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         e2e_rate=args.rate,
         e2e_s=args.e2e_seconds,
         workers=args.workers,
+        profile=Path(args.report) / "profiles" if args.profile else None,
     )
     try:
         run(plan, Path(args.report), args.set)
@@ -75,7 +78,8 @@ async def _measure(layout: StackLayout, plan: Plan) -> tuple[list[Round], EndToE
         await bench.stop([services.DASHBOARD, services.BRIDGE, *bench.worker_names])
         rounds: list[Round] = []
         print(f"bench: gateway, {plan.rounds} x {plan.gateway_s:g} s of wrk")
-        await bench.gateway()  # a warm-up: connections, the producer's metadata, caches
+        # A warm-up: connections, the producer's metadata, caches.
+        await load_tools.saturate(bench.url, WARM_UP_S, plan.connections)
         for _ in range(plan.rounds):
             rounds.append(await bench.gateway())
             print(f"  {rounds[-1].rate:,.0f} req/s")
@@ -117,5 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     add("--rate", type=int, default=defaults.e2e_rate, help="end to end: events/s offered")
     add("--e2e-seconds", type=float, default=defaults.e2e_s, help="end to end: of load")
     add("--report", default="bench-report", help="folder for the report (default bench-report)")
+    add("--profile", action="store_true", help="py-spy each hop's first round (needs ptrace)")
     add("--set", action="append", default=[], metavar="NAME=VALUE", help="a service setting")
     return parser

@@ -20,8 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-from northbridge_bench import load_tools
+import psutil
+
+from northbridge_bench import load_tools, profiles
 from northbridge_bench.probes import TOPICS, Probe, Sample
 from northbridge_bench.processes import Usage, snapshot, spent
 from northbridge_shared.contracts import BRIDGE_GROUP
@@ -32,7 +35,9 @@ from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK
 
 Say = Callable[[str], None]
+Profiling = asyncio.Task[dict[str, Path]]
 READY_S = 60.0
+PROFILE_S = 10.0  # of the bridge, whose round has no fixed length
 FIRST_WORK_S = 60.0  # from a start to its first job or mail: a cold start plus a group join
 
 
@@ -49,6 +54,7 @@ class Plan:
     e2e_s: float = 30.0
     drain_s: float = 120.0
     workers: int = 2
+    profile: Path | None = None  # a folder: py-spy profiles of each hop's first round
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Round:
     percentiles: list[tuple[float, float]] = field(default_factory=list)  # latency, ms
     load_cpu_s: float = 0.0  # the load tool's own
     notes: list[str] = field(default_factory=list)
+    profile: dict[str, list[str]] = field(default_factory=dict)  # process: top functions
 
 
 @dataclass
@@ -96,6 +103,7 @@ class Bench:
         self.redis = probe.redis
         self.worker_names = [f"{services.WORKER}-{n}" for n in range(1, plan.workers + 1)]
         self.url = f"http://{LOOPBACK}:{layout.gateway_port}/v1/North"
+        self._profiled: set[str] = set()
 
     def usage(self) -> dict[str, Usage]:
         """CPU and memory of every running part."""
@@ -115,6 +123,23 @@ class Bench:
                     raise StackError(f"{name} did not become ready within {READY_S:g} s")
                 await asyncio.sleep(0.2)
 
+    def profiling(self, hop: str, names: Sequence[str], seconds: float) -> "Profiling | None":
+        """py-spy on the Python processes of ``names`` for ``seconds``, once per hop."""
+        if self.plan.profile is None or hop in self._profiled:
+            return None
+        self._profiled.add(hop)
+        processes: dict[str, int] = {}
+        for name in names:
+            pid = self.supervisor.states()[name].pid
+            # gunicorn's master only forks: its workers serve.
+            children = psutil.Process(pid).children() if name == services.GATEWAY else []
+            for number, process in enumerate(children, 1):
+                processes[f"{name}-worker-{number}"] = process.pid
+            if not children:
+                processes[name] = pid
+        folder = self.plan.profile / hop
+        return asyncio.create_task(profiles.record(processes, seconds, folder))
+
     async def stop(self, names: Sequence[str]) -> None:
         """Stop ``names`` (SIGTERM: they finish what they hold)."""
         await asyncio.to_thread(self.supervisor.stop, names, 30)
@@ -122,6 +147,7 @@ class Bench:
     async def gateway(self) -> Round:
         """Wrk against the gateway for ``gateway_s``; the bridge and workers are stopped."""
         before = self.usage()
+        profiling = self.profiling("gateway", [services.GATEWAY], self.plan.gateway_s - 1)
         async with self.probe.recording() as samples:
             result = await load_tools.saturate(self.url, self.plan.gateway_s, self.plan.connections)
         after = self.usage()
@@ -139,6 +165,7 @@ class Bench:
             percentiles=result.percentiles,
             load_cpu_s=result.cpu_s,
             notes=notes,
+            profile=await summed(profiling),
         )
 
     async def bridge(self) -> Round:
@@ -150,6 +177,7 @@ class Bench:
         async with self.probe.recording() as samples:
             await self.start([services.BRIDGE])
             first = await self.probe.wait_for(lambda s: s.enqueued > 0, FIRST_WORK_S)
+            profiling = self.profiling("bridge", [services.BRIDGE], PROFILE_S)
             last = await self.probe.wait_for(
                 lambda s: s.enqueued >= backlog, self.plan.bridge_timeout_s
             )
@@ -167,6 +195,7 @@ class Bench:
             rss={name: u.rss_bytes for name, u in after.items()},
             samples=samples,
             notes=notes,
+            profile=await summed(profiling),
         )
 
     async def workers(self) -> Round:
@@ -175,6 +204,7 @@ class Bench:
             await self.start(self.worker_names)
             first = await self.probe.wait_for(lambda s: s.sent > 0, FIRST_WORK_S)
             before = self.usage()
+            profiling = self.profiling("workers", self.worker_names, self.plan.workers_s - 1)
             await asyncio.sleep(self.plan.workers_s)  # a fixed window, not a synchronisation
             last = await self.probe.read()
             after = self.usage()
@@ -191,6 +221,7 @@ class Bench:
             rss={name: u.rss_bytes for name, u in after.items()},
             samples=samples,
             notes=notes,
+            profile=await summed(profiling),
         )
 
     async def end_to_end(self) -> EndToEnd:
@@ -246,6 +277,13 @@ class Bench:
                 rows = await pipe.execute()
             found += [_between(accepted, sent) for accepted, sent in rows if accepted and sent]
         return sorted(found)
+
+
+async def summed(profiling: "Profiling | None") -> dict[str, list[str]]:
+    """The top functions of each profiled process, once the profiles are written."""
+    if profiling is None:
+        return {}
+    return {path.stem: profiles.top_functions(path) for path in (await profiling).values()}
 
 
 def _between(accepted: bytes, sent: bytes) -> float:

@@ -95,6 +95,12 @@ def write(
         _queue_depth(folder / "queue-depth.png", rounds, e2e),
     ]
     figures = "\n".join(f'<p><img src="{p.name}" alt="{p.stem}"></p>' for p in plots)
+    figures += "".join(
+        f"<h2>profile: {html.escape(r.hop)} {html.escape(process)}</h2>"
+        f"<pre>{html.escape(chr(10).join(top))}</pre>"
+        for r in rounds
+        for process, top in r.profile.items()
+    )
     page = (
         "<!doctype html><meta charset=utf-8><title>northbridge bench</title>"
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
