@@ -133,6 +133,8 @@ def pipeline(
         "BRIDGE_POLL_TIMEOUT_MS": "200",
         "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
         "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",
+        # rq's "*** Listening on" line is what the tests wait for (rq logs it at INFO).
+        "WORKER_RQ_LOG_LEVEL": "INFO",
         # Every service traces to the receiver: the whole suite runs with tracing on.
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",

@@ -82,8 +82,11 @@ class GatewaySettings(BaseSettings):
     # A body that has not fully arrived this long after its headers gets 408.
     body_timeout_s: PositiveSeconds = 10.0
     # An idle keep-alive connection is closed after this; it is also the time a new
-    # connection has to send its request's headers (aiohttp's one timer for both).
-    keepalive_s: Annotated[int, Field(ge=1)] = 5
+    # connection has to send its request's headers (aiohttp's one timer for both). Longer
+    # than a load balancer's idle timeout (60 s on most), so the balancer closes first and
+    # never sends a request into a connection the gateway is closing; slow clients are
+    # bounded by max_connections.
+    keepalive_s: Annotated[int, Field(ge=1)] = 75
     # Open connections per worker process; the next one gets 503 and is closed.
     max_connections: Annotated[int, Field(ge=1)] = 1000
 
@@ -207,6 +210,12 @@ class WorkerSettings(BaseSettings, WorkerHeartbeat):
     # A started job whose worker is gone counts as abandoned (and is retried) once its
     # JOB_TIMEOUT_S plus this has passed since it started; rq's own margin is 60 s.
     abandoned_after_timeout_s: Annotated[int, Field(ge=1)] = 30
+    # rq's own log: at INFO it writes four lines per job (dequeued, completed, OK, result
+    # kept), a tenth of a worker's time under load; the worker's mail_sent line and the
+    # receipt say the same. INFO brings them back.
+    rq_log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)
+    ] = "WARNING"
     # /metrics on METRICS_HOST; 0: not served. Each worker on one host needs its own.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9102
 
@@ -233,6 +242,10 @@ class SmtpSettings(BaseSettings):
     username: str | None = None
     password: SecretStr | None = None
     timeout_s: PositiveSeconds = 10.0
+    # A worker keeps its connection for this many mails (1: a new connection per mail), and
+    # replaces one idle longer than idle_s. Providers cap mails per connection (often 100).
+    mails_per_connection: Annotated[int, Field(ge=1)] = 100
+    idle_s: PositiveSeconds = 30.0
 
 
 class MailSettings(BaseSettings):

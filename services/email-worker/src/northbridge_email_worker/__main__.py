@@ -28,7 +28,7 @@ def main() -> None:
     serve_metrics(load(MetricsSettings).host, settings.metrics_port, worker_metrics().registry)
     tracing.configure("email-worker")
     try:
-        work(settings, load(RedisSettings), log_settings.level)
+        work(settings, load(RedisSettings), settings.rq_log_level)
     finally:
         tracing.shutdown()  # spans still queued go out
 

@@ -1,5 +1,6 @@
 """The job rq runs, found by the dotted path ``northbridge_shared.contracts.DELIVER_JOB``."""
 
+import atexit
 from functools import cache
 from typing import Any
 
@@ -48,12 +49,15 @@ def deliver(payload: dict[str, Any]) -> str:
             return _attempt(job, delivery)
     finally:
         if _settings()[0].mode == "fork":
-            tracing.flush()  # rq's job process ends with os._exit: queued spans would be lost
+            # rq's job process ends with os._exit: queued spans would be lost, and the
+            # connection is the child's, never used again.
+            tracing.flush()
+            _mailer().close()
 
 
 def _attempt(job: Job, delivery: Delivery) -> str:
     """One try: claim the send, render, send, and note what happened."""
-    worker, smtp_settings, mail, receipt = _settings()
+    worker, _, mail, receipt = _settings()
     event_id = delivery.event_id
     attempts = Attempts(job.connection, job, delivery, receipt.ttl_s)
     record = SendRecord(job.connection, worker.send_lease_s, worker.send_record_ttl_s)
@@ -68,8 +72,8 @@ def _attempt(job: Job, delivery: Delivery) -> str:
         raise error
     message = render(delivery, mail)
     try:
-        with worker_metrics().smtp.time(), smtp.session(smtp_settings) as client:
-            reply = smtp.send(client, message, commit=lambda: record.commit(event_id))
+        with worker_metrics().smtp.time():
+            reply = _mailer().send(message, commit=lambda: record.commit(event_id))
     except smtp.UnconfirmedError as error:
         # Recorded as sent, and maybe it was: at most one mail, so it is not sent again.
         log.exception("mail_unconfirmed", to=message["To"], error=str(error))
@@ -82,6 +86,14 @@ def _attempt(job: Job, delivery: Delivery) -> str:
     log.info("mail_sent", to=message["To"], topic=delivery.topic, mail=delivery.mail.value)
     attempts.sent(message["Message-ID"], reply)
     return Claim.SENT.value
+
+
+@cache
+def _mailer() -> smtp.Mailer:
+    # The worker process's one SMTP connection, kept across jobs; QUIT when it exits.
+    mailer = smtp.Mailer(_settings()[1])
+    atexit.register(mailer.close)
+    return mailer
 
 
 def _job() -> Job:
