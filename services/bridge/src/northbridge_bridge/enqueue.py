@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from redis import Redis
-from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.job import Job
 from rq.queue import EnqueueData
@@ -100,34 +99,27 @@ class Enqueuer:
                     if item.queue == name
                 ]
                 self._queue(name).enqueue_many(data, pipeline=pipe)
-            ttl = self._receipt_ttl_s
+            notes: list[receipts.Note] = []
             for item in fresh:
                 event_id = item.delivery.event_id
                 pipe.set(binding_key(event_id), _fingerprint(item), ex=self._jobs.event_id_ttl_s)
-                _note_accepted(pipe, event_id, item.record, ttl)
-                receipts.note(
-                    pipe,
-                    event_id,
-                    Hop.ENQUEUED,
-                    ttl,
-                    ledger=item.delivery.topic,
-                    queue=item.queue,
-                    job_id=event_id,
+                notes.append(_accepted(event_id, item.record))
+                facts = {"queue": item.queue, "job_id": event_id}
+                notes.append(
+                    receipts.Note(event_id, Hop.ENQUEUED, item.delivery.topic, None, facts)
                 )
             for letter in dead:
                 event_id = letter.rejected.receipt_id
-                _note_accepted(pipe, event_id, letter.rejected.record, ttl)
-                receipts.note(
-                    pipe,
-                    event_id,
-                    Hop.DEAD_LETTERED,
-                    ttl,
-                    ledger=letter.rejected.record.topic,
-                    reason=letter.rejected.reason,
-                    topic=letter.topic,
-                    partition=letter.partition,
-                    offset=letter.offset,
-                )
+                notes.append(_accepted(event_id, letter.rejected.record))
+                dead_lettered = {
+                    "reason": letter.rejected.reason,
+                    "topic": letter.topic,
+                    "partition": letter.partition,
+                    "offset": letter.offset,
+                }
+                topic = letter.rejected.record.topic
+                notes.append(receipts.Note(event_id, Hop.DEAD_LETTERED, topic, None, dead_lettered))
+            receipts.note_all(pipe, notes, self._receipt_ttl_s)
             ids = [item.delivery.event_id for item in fresh]
             receipts.note_recent(pipe, ids + [letter.rejected.receipt_id for letter in dead])
             pipe.execute()
@@ -156,11 +148,11 @@ class Enqueuer:
         return self._queues[name]
 
 
-def _note_accepted(pipe: Pipeline, event_id: str, record: Record, ttl_s: int) -> None:
+def _accepted(event_id: str, record: Record) -> receipts.Note:
     """Kafka's acceptance, from the record (the gateway may have noted it already)."""
-    at = receipts.from_kafka(record.timestamp)
     position = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-    receipts.note(pipe, event_id, Hop.ACCEPTED, ttl_s, ledger=record.topic, at=at, **position)
+    at = receipts.from_kafka(record.timestamp)
+    return receipts.Note(event_id, Hop.ACCEPTED, record.topic, at, position)
 
 
 def _fingerprint(item: Accepted) -> str:

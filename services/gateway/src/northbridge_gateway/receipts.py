@@ -82,19 +82,21 @@ class Acceptances:
 
     async def _write(self, notes: list[tuple[str, Placement]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for event_id, placed in notes:
-            at = receipts.from_kafka(placed.timestamp_ms)
-            position = {"topic": placed.topic, "partition": placed.partition}
-            receipts.note(
-                pipe,
+        accepted = [
+            receipts.Note(
                 event_id,
                 Hop.ACCEPTED,
-                self._ttl_s,
                 ledger=placed.topic,
-                at=at,
-                **position,
-                offset=placed.offset,
+                at=receipts.from_kafka(placed.timestamp_ms),
+                facts={
+                    "topic": placed.topic,
+                    "partition": placed.partition,
+                    "offset": placed.offset,
+                },
             )
+            for event_id, placed in notes
+        ]
+        receipts.note_all(pipe, accepted, self._ttl_s)
         try:
             async with asyncio.timeout(self._timeout_s):
                 await pipe.execute()
