@@ -72,6 +72,7 @@ class Round:
     load_cpu_s: float = 0.0  # the load tool's own
     notes: list[str] = field(default_factory=list)
     profile: dict[str, list[str]] = field(default_factory=dict)  # process: top functions
+    redis_calls: dict[str, int] = field(default_factory=dict)  # commands run in the window
 
 
 @dataclass
@@ -146,7 +147,7 @@ class Bench:
 
     async def gateway(self) -> Round:
         """Wrk against the gateway for ``gateway_s``; the bridge and workers are stopped."""
-        before = self.usage()
+        before, calls = self.usage(), await self.probe.redis_calls()
         profiling = self.profiling("gateway", [services.GATEWAY], self.plan.gateway_s - 1)
         async with self.probe.recording() as samples:
             result = await load_tools.saturate(self.url, self.plan.gateway_s, self.plan.connections)
@@ -166,6 +167,7 @@ class Bench:
             load_cpu_s=result.cpu_s,
             notes=notes,
             profile=await summed(profiling),
+            redis_calls=await self._calls_since(calls),
         )
 
     async def bridge(self) -> Round:
@@ -173,7 +175,7 @@ class Bench:
         await self.redis.flushdb()
         await self._rewind()
         backlog = (await self.probe.read()).in_kafka
-        before = self.usage()
+        before, calls = self.usage(), await self.probe.redis_calls()
         async with self.probe.recording() as samples:
             await self.start([services.BRIDGE])
             first = await self.probe.wait_for(lambda s: s.enqueued > 0, FIRST_WORK_S)
@@ -196,6 +198,7 @@ class Bench:
             samples=samples,
             notes=notes,
             profile=await summed(profiling),
+            redis_calls=await self._calls_since(calls),
         )
 
     async def workers(self) -> Round:
@@ -203,11 +206,11 @@ class Bench:
         async with self.probe.recording() as samples:
             await self.start(self.worker_names)
             first = await self.probe.wait_for(lambda s: s.sent > 0, FIRST_WORK_S)
-            before = self.usage()
+            before, calls = self.usage(), await self.probe.redis_calls()
             profiling = self.profiling("workers", self.worker_names, self.plan.workers_s - 1)
             await asyncio.sleep(self.plan.workers_s)  # a fixed window, not a synchronisation
             last = await self.probe.read()
-            after = self.usage()
+            after, used = self.usage(), await self._calls_since(calls)
         await self.stop(self.worker_names)
         notes = []
         if last.queued == 0:
@@ -222,6 +225,7 @@ class Bench:
             samples=samples,
             notes=notes,
             profile=await summed(profiling),
+            redis_calls=used,
         )
 
     async def end_to_end(self) -> EndToEnd:
@@ -252,6 +256,11 @@ class Bench:
             rss={name: u.rss_bytes for name, u in after.items()},
             samples=samples,
         )
+
+    async def _calls_since(self, before: dict[str, int]) -> dict[str, int]:
+        """The Redis commands run since ``before`` (the probe's own included: a few a second)."""
+        now = await self.probe.redis_calls()
+        return {name: n - before.get(name, 0) for name, n in now.items() if n > before.get(name, 0)}
 
     async def _rewind(self) -> None:
         """Move the bridge's group back to the start of both topics (the bridge is stopped)."""

@@ -61,6 +61,11 @@ class Probe:
             queued=sum(answers[len(TOPICS) :]),
         )
 
+    async def redis_calls(self) -> dict[str, int]:
+        """Redis's count of each command it ran so far (``INFO commandstats``)."""
+        stats = await self.redis.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
     @asynccontextmanager
     async def recording(self) -> AsyncIterator[list[Sample]]:
         """Sample in the background for as long as the block runs; the samples of the block."""

@@ -49,6 +49,7 @@ def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[s
             load = f", wrk itself {middle.load_cpu_s / middle.count * 1000:.3f} ms/request"
             lines.append(f"  {hop}: latency p50 {p50:.1f} ms, p99 {p99:.1f} ms{load}")
         lines.append(f"  {hop}: CPU {_per_event(middle.cpu_s, middle.count)}")
+        lines.append(f"  {hop}: Redis commands per event {_calls(middle)}")
         lines += [f"  {hop}: {note}" for note in middle.notes]
     if e2e is not None:
         lines += ["", *end_to_end_lines(e2e)]
@@ -133,6 +134,13 @@ def _figure(columns: int, width: float, height: float) -> tuple[Figure, list[Axe
     """A figure of one row of ``columns`` plots."""
     figure = Figure(figsize=(width, height))
     return figure, list(figure.subplots(1, columns, squeeze=False)[0])
+
+
+def _calls(middle: Round) -> str:
+    count = max(middle.count, 1)
+    ordered = sorted(middle.redis_calls.items(), key=lambda item: -item[1])
+    shown = [f"{name} {n / count:.1f}" for name, n in ordered if n / count >= 0.05]
+    return f"{sum(middle.redis_calls.values()) / count:.1f}: " + ", ".join(shown)
 
 
 def _rates(samples: Sequence[Sample], field: str) -> tuple[list[float], list[float]]:

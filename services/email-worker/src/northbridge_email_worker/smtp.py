@@ -18,7 +18,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from northbridge_shared.settings import SmtpSettings
@@ -82,7 +82,7 @@ def session(smtp: SmtpSettings) -> Iterator[CommittingClient]:
         client.close()
 
 
-def send(client: CommittingClient, message: EmailMessage, commit: Callable[[], None]) -> str:
+def send(client: CommittingClient, message: Message, commit: Callable[[], None]) -> str:
     """Send ``message``, running ``commit`` just before the server can accept it.
 
     Answers the server's reply to the end of data (``250 ...``). Raises
@@ -117,7 +117,7 @@ class Mailer:
         self._last_used = 0.0
         self.connections = 0  # opened so far
 
-    def send(self, message: EmailMessage, commit: Callable[[], None]) -> str:
+    def send(self, message: Message, commit: Callable[[], None]) -> str:
         """:func:`send` over the kept connection; the same errors, the same commit point."""
         reused = self._client is not None and self._fresh_enough()
         if not reused:
