@@ -1,7 +1,7 @@
 """Accepted events become RQ jobs, a batch at a time, at most one job per event id.
 
 rq's own ``unique=True`` is atomic but costs one round trip per job (it ignores
-pipelines), so a batch is planned with one pipelined read (each id's binding and whether
+pipelines), so a batch is planned with one read (a script: each id's binding and whether
 its job exists) and written with one MULTI/EXEC (the jobs and their bindings). The read and
 the write are not one atomic step; that is safe because a partition has one consumer at a
 time in the group, and the worker's send record stops a second mail if two bridges ever
@@ -18,23 +18,35 @@ a duplicate; a record whose id is bound to the same event and has a job is a dup
 """
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from redis import Redis
-from rq import Queue, Retry
 from rq.job import Job
-from rq.queue import EnqueueData
-from rq.serializers import JSONSerializer
 
 from northbridge_bridge.dead_letter import DeadLetter
+from northbridge_bridge.job_writer import JobWriter, NewJob
 from northbridge_bridge.records import Accepted, Record
 from northbridge_bridge.spans import ending, record_span
 from northbridge_shared import receipts, tracing
-from northbridge_shared.contracts import BRIDGE_GROUP, DELIVER_JOB, TRACE_META
+from northbridge_shared.contracts import BRIDGE_GROUP, TRACE_META
 from northbridge_shared.identity import binding_key, fingerprint
 from northbridge_shared.receipts import Hop
 from northbridge_shared.settings import JobSettings
+
+# Each id's binding (nil if none) and whether its job exists, for a batch in one call (KEYS:
+# the n bindings, then the n job hashes): as 2n pipelined commands, packing them took a
+# third of the bridge's CPU once the jobs were cheap to write (make bench --profile).
+_LOOK_UP: Final = """
+local n = #KEYS / 2
+local found = {}
+for i = 1, n do
+  found[2 * i - 1] = redis.call('GET', KEYS[i])
+  found[2 * i] = redis.call('EXISTS', KEYS[n + i])
+end
+return found
+"""
 
 
 @dataclass(frozen=True)
@@ -56,18 +68,15 @@ class Enqueuer:
         self._group = group  # named in the spans
         self._jobs = jobs
         self._receipt_ttl_s = receipt_ttl_s
-        self._queues: dict[str, Queue] = {}
+        self._writer = JobWriter(redis, jobs)
 
     def plan(self, accepted: list[Accepted]) -> Plan:
         """Sort ``accepted`` by what its id already has; blocking (call it in a thread)."""
         first: dict[str, Accepted] = {}
         for item in accepted:
             first.setdefault(item.delivery.event_id, item)
-        with self._redis.pipeline(transaction=False) as pipe:
-            for event_id in first:
-                pipe.get(binding_key(event_id))
-                pipe.exists(Job.key_for(event_id))
-            replies = pipe.execute()
+        keys = [binding_key(i) for i in first] + [Job.key_for(i) for i in first]
+        replies = self._redis.eval(_LOOK_UP, len(keys), *keys) if first else []
         known = {  # the fingerprint an id is bound to ("" if none), and whether it has a job
             event_id: ((bound or b"").decode(), bool(exists))
             for event_id, bound, exists in zip(first, replies[::2], replies[1::2], strict=True)
@@ -88,21 +97,18 @@ class Enqueuer:
     def write(self, fresh: list[Accepted], dead: list[DeadLetter]) -> None:
         """Enqueue a job for each of ``fresh`` and bind its id, in one MULTI/EXEC; blocking.
 
+        The jobs are rq's, written by :class:`~northbridge_bridge.job_writer.JobWriter`.
+
         The same transaction writes the receipts of ``fresh`` and of the ``dead`` letters.
         """
         spans = {item.delivery.event_id: record_span(item, self._group) for item in fresh}
         with self._redis.pipeline(transaction=True) as pipe, ending(spans.values()):
-            for name in sorted({item.queue for item in fresh}):
-                data = [
-                    self._job(item, spans[item.delivery.event_id])
-                    for item in fresh
-                    if item.queue == name
-                ]
-                self._queue(name).enqueue_many(data, pipeline=pipe)
+            self._writer.write(
+                pipe, [self._job(item, spans[item.delivery.event_id]) for item in fresh]
+            )
             notes: list[receipts.Note] = []
             for item in fresh:
                 event_id = item.delivery.event_id
-                pipe.set(binding_key(event_id), _fingerprint(item), ex=self._jobs.event_id_ttl_s)
                 notes.append(_accepted(event_id, item.record))
                 facts = {"queue": item.queue, "job_id": event_id}
                 notes.append(
@@ -124,28 +130,19 @@ class Enqueuer:
             receipts.note_recent(pipe, ids + [letter.rejected.receipt_id for letter in dead])
             pipe.execute()
 
-    def _job(self, item: Accepted, span: Span) -> EnqueueData:
-        jobs = self._jobs
+    def _job(self, item: Accepted, span: Span) -> NewJob:
         # The job carries the trace on, from this span, in its meta (the worker reads it).
         carrier = tracing.to_carrier(trace.set_span_in_context(span))
-        return Queue.prepare_data(
-            DELIVER_JOB,
-            args=(item.delivery.model_dump(mode="json"),),
-            job_id=item.delivery.event_id,
-            description=f"deliver {item.delivery.topic} event {item.delivery.event_id}",
+        event_id = item.delivery.event_id
+        return NewJob(
+            job_id=event_id,
+            queue=item.queue,
+            payload=item.delivery.model_dump(mode="json"),
+            description=f"deliver {item.delivery.topic} event {event_id}",
             meta={TRACE_META: carrier} if carrier else None,
-            timeout=jobs.timeout_s,
-            result_ttl=jobs.result_ttl_s,
-            failure_ttl=jobs.failure_ttl_s,
-            retry=Retry(max=jobs.retries, interval=jobs.retry_intervals_s)
-            if jobs.retries
-            else None,
+            binding_key=binding_key(event_id),
+            fingerprint=_fingerprint(item),
         )
-
-    def _queue(self, name: str) -> Queue:
-        if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self._redis, serializer=JSONSerializer)
-        return self._queues[name]
 
 
 def _accepted(event_id: str, record: Record) -> receipts.Note:
