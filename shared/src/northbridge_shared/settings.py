@@ -82,11 +82,11 @@ class GatewaySettings(BaseSettings):
     # A body that has not fully arrived this long after its headers gets 408.
     body_timeout_s: PositiveSeconds = 10.0
     # An idle keep-alive connection is closed after this; it is also the time a new
-    # connection has to send its request's headers (aiohttp's one timer for both). Longer
-    # than a load balancer's idle timeout (60 s on most), so the balancer closes first and
-    # never sends a request into a connection the gateway is closing; slow clients are
-    # bounded by max_connections.
-    keepalive_s: Annotated[int, Field(ge=1)] = 75
+    # connection has to send its request's headers (aiohttp's one timer for both), which is
+    # why it stays short. Behind a load balancer, set it above the balancer's idle timeout
+    # (60 s on most), so the balancer closes first and never sends a request into a
+    # connection the gateway is closing; max_connections then bounds slow clients.
+    keepalive_s: Annotated[int, Field(ge=1)] = 5
     # Open connections per worker process; the next one gets 503 and is closed.
     max_connections: Annotated[int, Field(ge=1)] = 1000
 

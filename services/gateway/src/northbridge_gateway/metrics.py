@@ -8,6 +8,7 @@ folder (the app built alone, in one process) it answers this process's counts.
 
 import os
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -59,6 +60,8 @@ class GatewayMetrics:
 
 def middleware(metrics: GatewayMetrics) -> Middleware:
     """Count and time every answer the app gives, problems included."""
+    # The labelled series, looked up once each: labels() per request was ~2% of the time.
+    series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     @web.middleware
     async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -75,8 +78,15 @@ def middleware(metrics: GatewayMetrics) -> Middleware:
             status = response.status
             return response
         finally:
-            metrics.requests.labels(template, request.method, str(status)).inc()
-            metrics.duration.labels(template, request.method).observe(time.perf_counter() - started)
+            key = (template, request.method, status)
+            if key not in series:
+                series[key] = (
+                    metrics.requests.labels(template, request.method, str(status)),
+                    metrics.duration.labels(template, request.method),
+                )
+            count, duration = series[key]
+            count.inc()
+            duration.observe(time.perf_counter() - started)
 
     return measure
 
