@@ -125,6 +125,8 @@ def _consumer(
         enable_auto_commit=False,
         # A new group starts at the beginning: events written before the bridge first ran count.
         auto_offset_reset="earliest",
+        fetch_min_bytes=settings.fetch_min_bytes,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     consumer.subscribe(topics=sorted(settings.routes), listener=hand_over)
     return consumer
