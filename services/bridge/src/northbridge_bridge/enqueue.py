@@ -71,7 +71,14 @@ class Enqueuer:
         self._writer = JobWriter(redis, jobs)
 
     def plan(self, accepted: list[Accepted]) -> Plan:
-        """Sort ``accepted`` by what its id already has; blocking (call it in a thread)."""
+        """Sort ``accepted`` by what its id already has; blocking (call it in a thread).
+
+        Within a batch, the records are taken in the order they were written (their
+        timestamps; Kafka's own order within a partition when equal): a batch holds several
+        partitions, and of two records with one id the earlier is the event, the later the
+        conflict or the duplicate, whichever partition comes first in the batch.
+        """
+        accepted = sorted(accepted, key=lambda item: item.record.timestamp)  # stable
         first: dict[str, Accepted] = {}
         for item in accepted:
             first.setdefault(item.delivery.event_id, item)
