@@ -32,6 +32,7 @@ from .support import wait_for
 pytestmark = pytest.mark.integration
 
 WORKERS = 2
+PRIVATE_DB = 9  # for tests of Redis writes the pipeline's workers must not see
 QUEUES = (NOTIFICATION_QUEUE, EMAIL_QUEUE)
 
 
@@ -97,6 +98,17 @@ def redis_url(stack_home: Path) -> Iterator[str]:
     server.start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def private_redis(redis_url: str) -> Iterator[Redis]:
+    """An empty database of its own on the suite's Redis (the pipeline's workers use db 0)."""
+    base, _, _ = redis_url.rpartition("/")
+    client = Redis.from_url(f"{base}/{PRIVATE_DB}")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,8 @@
 
 import json
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -17,7 +15,6 @@ from northbridge_shared.settings import JobSettings
 
 PAYLOAD = {"event_id": "x", "topic": "north-updates", "mail": "notification", "event": {}}
 SETTINGS = JobSettings(retries=3, retry_intervals_s=[1, 2], timeout_s=42)
-OWN_DB = 9
 PER_JOB = {"created_at", "enqueued_at", "data", "description"}
 
 
@@ -33,23 +30,13 @@ def new_job(job_id: str, meta: dict[str, str] | None = None) -> NewJob:
     )
 
 
-@pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    """A database of its own: the suite's email-workers watch the same queue names in db 0."""
-    base, _, _ = redis_url.rpartition("/")
-    client = Redis.from_url(f"{base}/{OWN_DB}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
 def stored(redis: Redis, job_id: str) -> dict[str, Any]:
     fields: dict[bytes, bytes] = redis.hgetall(Job.key_for(job_id))  # type: ignore[assignment]
     return {name.decode(): value for name, value in fields.items()}
 
 
-def test_the_hash_is_the_one_rq_writes(redis: Redis) -> None:
+def test_the_hash_is_the_one_rq_writes(private_redis: Redis) -> None:
+    redis = private_redis
     meta = {"trace": "00-abc-def-01"}
     queue = Queue(NOTIFICATION_QUEUE, connection=redis, serializer=JSONSerializer)
     reference = rq_job(redis, SETTINGS, NOTIFICATION_QUEUE, new_job("by-rq", meta))
@@ -70,8 +57,9 @@ def test_the_hash_is_the_one_rq_writes(redis: Redis) -> None:
     assert 0 < redis.ttl("binding:by-us") <= SETTINGS.event_id_ttl_s
 
 
-def test_rq_reads_and_runs_our_job(redis: Redis) -> None:
+def test_rq_reads_and_runs_our_job(private_redis: Redis) -> None:
     """The job rq fetches has the function, argument, retry policy and meta written."""
+    redis = private_redis
     with redis.pipeline(transaction=True) as pipe:
         JobWriter(redis, SETTINGS).write(pipe, [new_job("j1", {"trace": "t"}), new_job("j2")])
         pipe.execute()
