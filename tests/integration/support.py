@@ -140,7 +140,11 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
 
 
 def drained(bootstrap: str, redis: Redis, queues: tuple[str, ...]) -> bool:
-    """Every record is committed by the bridge and every job has left the queues."""
+    """Every record is committed by the bridge and every job has left the queues.
+
+    A job a worker has taken sits in its queue's intermediate list until it is registered
+    as started (see dequeue.py): counted too, or a job in that millisecond looks done.
+    """
     ends = end_offsets(bootstrap)
     if committed_offsets(bootstrap, list(ends)) != ends:
         return False
@@ -148,6 +152,7 @@ def drained(bootstrap: str, redis: Redis, queues: tuple[str, ...]) -> bool:
         queue = Queue(name, connection=redis)
         busy = (
             len(queue),
+            redis.llen(queue.intermediate_queue_key),
             StartedJobRegistry(queue=queue).count,
             ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
         )
