@@ -58,10 +58,6 @@ class Saturation:
         """Accepted requests per second."""
         return (self.requests - self.refused) / self.seconds
 
-    def latency_ms(self, percentile: float) -> float:
-        """The latency at ``percentile`` (one of :data:`PERCENTILES`)."""
-        return next(ms for p, ms in self.percentiles if p == percentile)
-
 
 @dataclass(frozen=True)
 class SteadyLoad:
