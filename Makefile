@@ -39,7 +39,7 @@ help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / && !seen[$$1]++ {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## install what is missing: uv, Python packages, redis-server, Kafka's jars (quiet if all there)
+install: ## install what is missing: uv, Python packages, redis-server, Kafka's jars, Mailpit (quiet if all there)
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ echo "java and mvn are needed: apt-get install -y openjdk-17-jre-headless maven" >&2; exit 1; }
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || { \
@@ -53,7 +53,7 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 	@$(UV) run northbridge-stack fetch
 
 ifeq ($(MODE),compose)
-up: ## start Kafka, Redis, the SMTP sink, gateway, bridge, WORKERS email workers (default 2), dashboard
+up: ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
 	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
 		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
@@ -75,7 +75,7 @@ produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console
 	@$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka /opt/kafka/bin/kafka-console-producer.sh \
 		--bootstrap-server localhost:9092 --topic $(TOPIC)
 else
-up: install ## start Kafka, Redis, the SMTP sink, gateway, bridge, WORKERS email workers (default 2), dashboard
+up: install ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
 	@mkdir -p $(dir $(MODE_FILE)) && echo local > $(MODE_FILE)
 
@@ -93,7 +93,7 @@ produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console
 	@$(UV) run northbridge-stack produce $(TOPIC)
 endif
 
-test: install browser ## run the tests (they start their own Kafka, Redis, SMTP; compose ones need an engine)
+test: install browser ## run the tests (they start their own Kafka, Redis, Mailpit; compose ones need an engine)
 	$(UV) run pytest
 
 browser: ## install Debian's chromium for the dashboard's browser test, if missing (make test runs it)

@@ -1,7 +1,7 @@
 """One real pipeline per test session, all on free loopback ports.
 
-Kafka, Redis and the SMTP sink come from the local stack's starters (the same code as
-``make up``); the three services run as real processes.
+Kafka, Redis and Mailpit come from the local stack's starters (the same code as ``make up``);
+the three services run as real processes, each waited for by its own health check.
 """
 
 import os
@@ -13,21 +13,20 @@ from pathlib import Path
 import httpx
 import pytest
 from redis import Redis
-from rq import Worker
 
 from northbridge_shared.contracts import EMAIL_QUEUE, NOTIFICATION_QUEUE
 from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.mailbox import Mailbox
+from northbridge_stack.mailpit import Mailpit
 from northbridge_stack.ports import free_port
 from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.redis_server import RedisServer
 from northbridge_stack.services import Service
-from northbridge_stack.smtp_sink import SmtpSink
 from northbridge_stack.supervisor import OUR_PREFIXES
 from northbridge_stack.topics import create_topics
 
 from .otlp import Receiver, receiving
-from .support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ class Pipeline:
     home: Path
     kafka: KafkaBroker
     redis: Redis
-    maildir: Path
+    mail: Mailbox
     env: dict[str, str]
     gateway_url: str
     http: httpx.Client
@@ -52,18 +51,25 @@ class Pipeline:
     metrics_urls: dict[str, str] = field(default_factory=dict)  # of the bridge and workers
 
     def start(self, service: Service, extra_env: dict[str, str] | None = None) -> ManagedProcess:
-        """Run ``service`` as ``make up`` does, and wait for its ready line if it has one.
+        """Run ``service`` as ``make up`` does, and wait until its health check passes.
 
-        A bridge or a worker serves its metrics on a free port of its own.
+        A bridge or a worker serves its metrics on a free port of its own, and a bridge
+        beats a heartbeat file of its own (its health check reads it).
         """
         port = free_port()
-        metrics = {"BRIDGE_METRICS_PORT": str(port), "WORKER_METRICS_PORT": str(port)}
-        process = spawn(service, self.home, {**self.env, **metrics, **(extra_env or {})})
+        own = {
+            "BRIDGE_METRICS_PORT": str(port),
+            "WORKER_METRICS_PORT": str(port),
+            "BRIDGE_HEARTBEAT_FILE": str(self.home / f"{service.name}.alive"),
+        }
+        env = {**self.env, **own, **(extra_env or {})}
+        process = spawn(service, self.home, env)
         self.metrics_urls[service.name] = f"http://127.0.0.1:{port}/metrics"
-        if service.ready_line:
-            process.wait_until(
-                lambda: service.ready_line in process.log_since_spawn(), timeout=60, what="ready"
-            )
+        process.wait_until(
+            lambda: (pid := process.pid) is not None and services.ready(service, env, pid),
+            timeout=60,
+            what="healthy",
+        )
         self.services[service.name] = process
         return process
 
@@ -112,11 +118,19 @@ def private_redis(redis_url: str) -> Iterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-def smtp_sink(stack_home: Path) -> Iterator[SmtpSink]:
-    sink = SmtpSink(stack_home / "mail", port=free_port())
-    sink.start()
-    yield sink
-    sink.stop()
+def mailpit(stack_home: Path) -> Iterator[Mailpit]:
+    """Mailpit keeping every mail of the session (the tests count them)."""
+    with Mailpit(
+        stack_home / "mailpit", smtp_port=free_port(), http_port=free_port(), max_messages=0
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def own_mailpit(tmp_path: Path) -> Iterator[Mailpit]:
+    """A Mailpit of this test's own, to stop and start."""
+    with Mailpit(tmp_path / "mailpit", smtp_port=free_port(), http_port=free_port()) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +141,7 @@ def traces() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def pipeline(
-    stack_home: Path, kafka: KafkaBroker, redis_url: str, smtp_sink: SmtpSink, traces: Receiver
+    stack_home: Path, kafka: KafkaBroker, redis_url: str, mailpit: Mailpit, traces: Receiver
 ) -> Iterator[Pipeline]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
@@ -135,7 +149,7 @@ def pipeline(
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "REDIS_URL": redis_url,
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_sink.port),
+        "SMTP_PORT": str(mailpit.smtp_port),
         "GATEWAY_HOST": "127.0.0.1",
         "METRICS_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
@@ -145,8 +159,8 @@ def pipeline(
         "BRIDGE_POLL_TIMEOUT_MS": "200",
         "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
         "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",
-        # rq's "*** Listening on" line is what the tests wait for (rq logs it at INFO).
-        "WORKER_RQ_LOG_LEVEL": "INFO",
+        # The pipeline's bridge's (each other bridge a test starts beats a file of its own).
+        "BRIDGE_HEARTBEAT_FILE": str(stack_home / "bridge.alive"),
         # Every service traces to the receiver: the whole suite runs with tracing on.
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -154,17 +168,12 @@ def pipeline(
     redis = Redis.from_url(redis_url)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         url = f"http://127.0.0.1:{port}"
-        system = Pipeline(stack_home, kafka, redis, smtp_sink.maildir, env, url, http, traces)
-        gateway = system.start(services.gateway())
-        gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
+        mail = Mailbox(mailpit.url)
+        system = Pipeline(stack_home, kafka, redis, mail, env, url, http, traces)
+        system.start(services.gateway())
         system.start(services.bridge())
         for number in range(1, WORKERS + 1):
             system.start(services.worker(number))
-        wait_for(
-            lambda: len(Worker.all(connection=redis)) == WORKERS,
-            timeout=60,
-            what=f"{WORKERS} rq workers registered",
-        )
         yield system
         for process in reversed(list(system.services.values())):
             process.stop()

@@ -1,4 +1,4 @@
-"""What the integration tests observe: Kafka offsets, RQ state, mails in the sink.
+"""What the integration tests observe: Kafka offsets, RQ state, mails in Mailpit.
 
 Waiting is always on a condition with a deadline (``wait_for``), never a fixed sleep:
 a pipeline is asynchronous, so a test waits until what it expects is observable, and
@@ -8,8 +8,6 @@ fails with the reason when it is not.
 import asyncio
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -19,7 +17,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from northbridge_shared.contracts import BRIDGE_GROUP, NORTH_TOPIC, SOUTH_TOPIC
-from northbridge_stack.smtp_sink import read_mail
+from northbridge_stack.mailbox import Mail, Mailbox
 
 T = TypeVar("T")
 TOPICS = (NORTH_TOPIC, SOUTH_TOPIC)
@@ -99,17 +97,22 @@ def commit_offsets(bootstrap: str, offsets: dict[TopicPartition, int]) -> None:
 
 def group_state(bootstrap: str, group: str = BRIDGE_GROUP) -> str:
     """The consumer group's state as the coordinator reports it: Empty, Stable, ..."""
+    return group_members(bootstrap, group)[0]
 
-    async def read() -> str:
+
+def group_members(bootstrap: str, group: str = BRIDGE_GROUP) -> tuple[str, int]:
+    """The consumer group's state and how many members it has."""
+
+    async def read() -> tuple[str, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
             described = await admin.describe_consumer_groups([group])
         finally:
             await admin.close()
-        # DescribeGroups response: groups = [(error_code, group_id, state, ...), ...]
-        state: str = described[0].groups[0][2]
-        return state
+        # DescribeGroups response: groups = [(error_code, group_id, state, ..., members), ...]
+        found = described[0].groups[0]
+        return str(found[2]), len(found[5])
 
     return asyncio.run(read())
 
@@ -161,19 +164,19 @@ def drained(bootstrap: str, redis: Redis, queues: tuple[str, ...]) -> bool:
     return True
 
 
-def mails_with_id(maildir: Path, event_id: str) -> list[EmailMessage]:
-    """Mails in the sink whose Message-ID carries ``event_id``."""
-    return [m for m in read_mail(maildir) if str(m["Message-ID"]).startswith(f"<{event_id}@")]
+def mails_with_id(mailbox: Mailbox, event_id: str) -> list[Mail]:
+    """Mails in Mailpit whose Message-ID carries ``event_id``."""
+    return mailbox.with_id(event_id)
 
 
-def wait_for_mail(maildir: Path, event_id: str, timeout: float = 30) -> list[EmailMessage]:
-    """Wait until the mail for ``event_id`` is in the sink."""
-    return wait_for(lambda: mails_with_id(maildir, event_id), timeout=timeout, what="the mail")
+def wait_for_mail(mailbox: Mailbox, event_id: str, timeout: float = 30) -> list[Mail]:
+    """Wait until the mail for ``event_id`` is in Mailpit."""
+    return wait_for(lambda: mailbox.with_id(event_id), timeout=timeout, what="the mail")
 
 
-def mails_about(maildir: Path, name: str) -> list[EmailMessage]:
-    """Mails in the sink whose subject names ``name`` (for events with unknown ids)."""
-    return [m for m in read_mail(maildir) if name in str(m["Subject"])]
+def mails_about(mailbox: Mailbox, name: str) -> list[Mail]:
+    """Mails in Mailpit whose subject names ``name`` (for events with unknown ids)."""
+    return mailbox.about(name)
 
 
 def produce(

@@ -21,7 +21,7 @@ from .test_delivery import settle
 def test_reread_after_restart_is_deduplicated(pipeline: Pipeline) -> None:
     """Rewind the group past a delivered event, restart the bridge: still one job, one mail."""
     answer = pipeline.post("/v1/North", '{"name": "ada", "loc": "replay"}').json()
-    wait_for_mail(pipeline.maildir, answer["id"])
+    wait_for_mail(pipeline.mail, answer["id"])
     settle(pipeline)
     job_before = Job.fetch(answer["id"], connection=pipeline.redis)
 
@@ -42,6 +42,6 @@ def test_reread_after_restart_is_deduplicated(pipeline: Pipeline) -> None:
     ]
     assert sum(b["duplicates"] for b in batches) >= 1  # the rewound records were read again
     assert sum(b["enqueued"] for b in batches) == 0
-    assert len(mails_with_id(pipeline.maildir, answer["id"])) == 1
+    assert len(mails_with_id(pipeline.mail, answer["id"])) == 1
     job_after = Job.fetch(answer["id"], connection=pipeline.redis)
     assert job_after.enqueued_at == job_before.enqueued_at

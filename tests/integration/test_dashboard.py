@@ -69,7 +69,7 @@ def page(dashboard: str, tmp_path: Path) -> Iterator[Page]:
 def test_a_posted_event_appears_with_its_receipt(pipeline: Pipeline, page: Page) -> None:
     """The event shows in the recent list; a click opens its receipt, ending in sent."""
     event_id = pipeline.post("/v1/North", '{"name": "ada", "loc": "dashboard"}').json()["id"]
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     receipt_in(pipeline, event_id, "sent")
     link = page.wait_for_selector(f'a.event[data-id="{event_id}"]', timeout=WAIT_MS)
     assert link is not None
@@ -105,7 +105,7 @@ def test_a_failed_job_is_retried_from_the_page(pipeline: Pipeline, page: Page) -
     )
     assert button is not None
     button.click()
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     hops = [h["hop"] for h in receipt_in(pipeline, event_id, "sent")["hops"]]
     assert hops[0] == "requeued"
 
@@ -124,7 +124,7 @@ def test_a_dead_letter_is_replayed_from_the_page(pipeline: Pipeline, page: Page)
     receipt_in(pipeline, event_id, "dead_lettered")
     row = page.locator("#dead-letters tr", has_text=event_id)
     row.locator("button[data-replay]").click(timeout=WAIT_MS)
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     hops = [h["hop"] for h in receipt_in(pipeline, event_id, "sent")["hops"]]
     assert "replayed" in hops
 

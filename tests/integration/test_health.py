@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from northbridge_stack import services
 from northbridge_stack.services import Service
 
 from .conftest import Pipeline
@@ -48,7 +47,7 @@ def test_worker_check_fails_on_a_redis_without_workers(pipeline: Pipeline) -> No
 def test_bridge_heartbeat_follows_the_process(pipeline: Pipeline, tmp_path: Path) -> None:
     """A bridge beats its file once it consumes, and removes it when it stops."""
     env = {**pipeline.env, "BRIDGE_HEARTBEAT_FILE": str(tmp_path / "bridge-2.alive")}
-    bridge = Service("bridge-health", "northbridge_bridge", services.BRIDGE_READY_LINE)
+    bridge = Service("bridge-health", "northbridge_bridge")
     second = pipeline.start(bridge, {"BRIDGE_HEARTBEAT_FILE": env["BRIDGE_HEARTBEAT_FILE"]})
     try:
         wait_for(lambda: healthy(BRIDGE_CHECK, env), timeout=30, what="the second bridge's beat")

@@ -42,9 +42,9 @@ def test_key_reused_on_the_other_endpoint_is_refused(pipeline: Pipeline) -> None
     assert pipeline.post("/v1/North", body, **{"Idempotency-Key": key}).status_code == 202
     south = pipeline.post("/v1/South", body, **{"Idempotency-Key": key})
     assert south.status_code == 422
-    wait_for(lambda: mails_with_id(pipeline.maildir, key), timeout=TIMEOUT, what="North's mail")
+    wait_for(lambda: mails_with_id(pipeline.mail, key), timeout=TIMEOUT, what="North's mail")
     settle(pipeline)
-    assert len(mails_with_id(pipeline.maildir, key)) == 1
+    assert len(mails_with_id(pipeline.mail, key)) == 1
 
 
 def test_client_key_never_meets_a_position_id(pipeline: Pipeline) -> None:
@@ -57,7 +57,7 @@ def test_client_key_never_meets_a_position_id(pipeline: Pipeline) -> None:
     posted = pipeline.post("/v1/North", event(f"posted-{marker}"), **{"Idempotency-Key": key})
     assert posted.status_code == 202
     for name in (f"console-{marker}", f"posted-{marker}"):
-        wait_for(partial(mails_about, pipeline.maildir, name), timeout=TIMEOUT, what=name)
+        wait_for(partial(mails_about, pipeline.mail, name), timeout=TIMEOUT, what=name)
 
 
 def test_forged_event_id_with_another_body_is_dead_lettered_as_a_conflict(
@@ -74,8 +74,8 @@ def test_forged_event_id_with_another_body_is_dead_lettered_as_a_conflict(
     _, replayed_at = produce(bootstrap, SOUTH_TOPIC, replayed, key=marker.encode(), headers=header)
     settle(pipeline)
 
-    assert len(mails_with_id(pipeline.maildir, answer["id"])) == 1
-    assert not mails_about(pipeline.maildir, f"forged-{marker}")
+    assert len(mails_with_id(pipeline.mail, answer["id"])) == 1
+    assert not mails_about(pipeline.mail, f"forged-{marker}")
     [dead] = [r for r in read_topic(bootstrap, dead_letter_topic(SOUTH_TOPIC)) if r.value == forged]
     assert dict(dead.headers)["error"].decode().startswith("conflict: event id")
     duplicates = [

@@ -87,7 +87,7 @@ def test_bridge_started_before_kafka_waits_for_it(pipeline: Pipeline, tmp_path: 
             create_topics(late.bootstrap_servers)
             header = [("event-id", event_id.encode())]
             produce(late.bootstrap_servers, NORTH_TOPIC, SEED.encode(), headers=header)
-            wait_for_mail(pipeline.maildir, event_id, timeout=60)
+            wait_for_mail(pipeline.mail, event_id, timeout=60)
             bridge.stop()  # before its Kafka, so it leaves the group rather than waiting
     finally:
         bridge.stop()

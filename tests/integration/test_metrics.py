@@ -90,7 +90,7 @@ def test_hops_reconcile_after_a_burst(pipeline: Pipeline) -> None:
         answer = pipeline.post("/v1/North", f'{{"name": "{marker}-{n}", "loc": "x"}}')
         assert answer.status_code == 202
     wait_for(
-        lambda: len(mails_about(pipeline.maildir, marker)) == 30, timeout=TIMEOUT, what="30 mails"
+        lambda: len(mails_about(pipeline.mail, marker)) == 30, timeout=TIMEOUT, what="30 mails"
     )
     settle(pipeline)
     moved = {

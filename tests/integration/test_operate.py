@@ -75,10 +75,10 @@ def test_poison_replayed_after_a_fix_becomes_one_mail(pipeline: Pipeline) -> Non
     fixed = json.dumps({"name": marker, "loc": "fixed"})
     for _ in range(2):  # the same fix replayed twice is still one event
         northbridge(pipeline, "dlq", "replay", NORTH_TOPIC, "--offsets", where, "--value", fixed)
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     settle(pipeline)
-    assert len(mails_with_id(pipeline.maildir, event_id)) == 1
-    assert len(mails_about(pipeline.maildir, marker)) == 1
+    assert len(mails_with_id(pipeline.mail, event_id)) == 1
+    assert len(mails_about(pipeline.mail, marker)) == 1
     done = receipt_in(pipeline, event_id, "sent")
     assert len(hops_named(done, "replayed")) == 3
     letters = read_topic(pipeline.kafka.bootstrap_servers, dead_letter_topic(NORTH_TOPIC))
@@ -116,7 +116,7 @@ def test_retry_failed_runs_a_failed_job_again_and_notes_it(pipeline: Pipeline) -
     assert f"requeued 1 failed jobs ({queue_name} 1)" in result.stdout
     healthy = pipeline.start(services.worker(97), {"WORKER_QUEUES": f'["{queue_name}"]'})
     try:
-        wait_for_mail(pipeline.maildir, event_id)
+        wait_for_mail(pipeline.mail, event_id)
         answer = receipt_in(pipeline, event_id, "sent")
     finally:
         healthy.stop()
@@ -127,7 +127,7 @@ def test_retry_failed_runs_a_failed_job_again_and_notes_it(pipeline: Pipeline) -
         "attempt",
         "sent",
     ]
-    assert len(mails_with_id(pipeline.maildir, event_id)) == 1
+    assert len(mails_with_id(pipeline.mail, event_id)) == 1
 
 
 def test_load_sends_events_and_summarises_the_answers(pipeline: Pipeline) -> None:

@@ -51,7 +51,7 @@ def test_hostile_records_are_dead_lettered_and_the_next_one_flows(pipeline: Pipe
             (key, f'{{"name": "{good}", "loc": "x"}}'.encode(), []),
         ],
     )
-    wait_for(lambda: mails_about(pipeline.maildir, good), timeout=30, what="the good mail")
+    wait_for(lambda: mails_about(pipeline.mail, good), timeout=30, what="the good mail")
     dead = [
         r
         for r in read_topic(pipeline.kafka.bootstrap_servers, dead_letter_topic(NORTH_TOPIC))
@@ -120,7 +120,7 @@ def test_record_aiokafka_cannot_decode_is_dead_lettered_and_its_batch_flows(
 
     for name in ("before", "after", "later"):
         wait_for(
-            partial(mails_about, pipeline.maildir, f"{name}-{marker}"),
+            partial(mails_about, pipeline.mail, f"{name}-{marker}"),
             timeout=30,
             what=f"the mail of {name}",
         )
@@ -131,6 +131,6 @@ def test_record_aiokafka_cannot_decode_is_dead_lettered_and_its_batch_flows(
     assert headers["original-offset"].decode().isdigit()
     assert headers["\\xff\\xfetrace"] == b"v"  # the name, escaped; its value kept
     assert f"unreadable-{marker}".encode() in dead.value
-    assert not mails_about(pipeline.maildir, f"unreadable-{marker}")
+    assert not mails_about(pipeline.mail, f"unreadable-{marker}")
     assert bridge.running
     assert "unreadable_batch_passed" in bridge.log_since_spawn()

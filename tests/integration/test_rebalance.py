@@ -3,12 +3,11 @@
 import json
 from collections import Counter
 
-from northbridge_stack import services
 from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.services import Service
-from northbridge_stack.smtp_sink import read_mail
 
 from .conftest import Pipeline
+from .support import group_members, wait_for
 from .test_delivery import settle
 
 BURST = 300
@@ -39,7 +38,12 @@ def test_bridge_joining_and_leaving_mid_burst(pipeline: Pipeline) -> None:
     bridge = pipeline.services["bridge"]
     before = enqueued(bridge)
     ids = post_events(pipeline, 0, BURST // 3)
-    second = pipeline.start(Service("bridge-2", "northbridge_bridge", services.BRIDGE_READY_LINE))
+    second = pipeline.start(Service("bridge-2", "northbridge_bridge"))
+    wait_for(  # the group has rebalanced onto both bridges
+        lambda: group_members(pipeline.kafka.bootstrap_servers) == ("Stable", 2),
+        timeout=60,
+        what="a stable group of two bridges",
+    )
     ids += post_events(pipeline, BURST // 3, 2 * BURST // 3)
     second.stop()  # SIGTERM: finish the batch, commit, leave: its partitions move back
     ids += post_events(pipeline, 2 * BURST // 3, BURST)
@@ -47,7 +51,5 @@ def test_bridge_joining_and_leaving_mid_burst(pipeline: Pipeline) -> None:
 
     assert "partitions_revoked" in bridge.log_since_spawn()  # a rebalance did happen
     assert enqueued(bridge) - before + enqueued(second) == BURST
-    sent = Counter(
-        str(mail["Message-ID"]).split("@")[0].lstrip("<") for mail in read_mail(pipeline.maildir)
-    )
+    sent = Counter(mail.event_id for mail in pipeline.mail.all())
     assert [event_id for event_id in ids if sent[event_id] != 1] == []

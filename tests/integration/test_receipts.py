@@ -46,7 +46,7 @@ def test_posted_event_receipt_shows_every_hop_in_order(pipeline: Pipeline) -> No
     """Accepted where the 202 said, enqueued as its job, one attempt, sent with its Message-ID."""
     accepted = pipeline.post("/v1/North", '{"name": "ada", "loc": "receipt"}').json()
     event_id = accepted["id"]
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     answer = receipt_in(pipeline, event_id, "sent")
     assert [h["hop"] for h in answer["hops"]] == ["accepted", "enqueued", "attempt", "sent"]
     hops = {h["hop"]: h for h in answer["hops"]}

@@ -1,8 +1,6 @@
 """The send is recorded between a mail's body and its end-of-data mark, against a real server."""
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +8,8 @@ from northbridge_email_worker import smtp
 from northbridge_email_worker.render import render
 from northbridge_shared.jobs import Delivery
 from northbridge_shared.settings import MailSettings, SmtpSettings
-from northbridge_stack.ports import free_port
-from northbridge_stack.smtp_sink import SmtpSink, read_mail
+from northbridge_stack.mailbox import Mailbox
+from northbridge_stack.mailpit import Mailpit
 
 DELIVERY = Delivery.model_validate(
     {
@@ -24,30 +22,30 @@ DELIVERY = Delivery.model_validate(
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[SmtpSink]:
-    with SmtpSink(tmp_path / "mail", port=free_port()) as server:
-        yield server
+def sink(own_mailpit: Mailpit) -> Mailpit:
+    return own_mailpit
 
 
-def settings(sink: SmtpSink) -> SmtpSettings:
-    return SmtpSettings(host="127.0.0.1", port=sink.port, timeout_s=10)
+def settings(sink: Mailpit) -> SmtpSettings:
+    return SmtpSettings(host="127.0.0.1", port=sink.smtp_port, timeout_s=10)
 
 
-def test_the_commit_comes_before_the_server_has_the_mail(sink: SmtpSink) -> None:
+def test_the_commit_comes_before_the_server_has_the_mail(sink: Mailpit) -> None:
     """At the commit the server holds nothing yet; after the send it holds the mail, whole."""
     held_at_commit: list[int] = []
     message = render(DELIVERY, MailSettings())
     with smtp.session(settings(sink)) as client:
-        smtp.send(
-            client, message, commit=lambda: held_at_commit.append(len(read_mail(sink.maildir)))
-        )
+        smtp.send(client, message, commit=lambda: held_at_commit.append(Mailbox(sink.url).count()))
     assert held_at_commit == [0]
-    [mail] = read_mail(sink.maildir)
-    assert mail["Message-ID"] == message["Message-ID"]
-    assert ".a line that starts with a dot" in mail.get_content()  # dot-stuffed, and undone
+    mailbox = Mailbox(sink.url)
+    [mail] = mailbox.all()
+    assert f"<{mail.message_id}>" == message["Message-ID"]
+    assert (
+        ".a line that starts with a dot" in mailbox.message(mail).get_content()
+    )  # dot-stuffed, and undone
 
 
-def test_a_failed_commit_sends_nothing_and_waits_for_nothing(sink: SmtpSink) -> None:
+def test_a_failed_commit_sends_nothing_and_waits_for_nothing(sink: Mailpit) -> None:
     """Redis away at the commit: no end-of-data, the server drops the mail, no timeout hangs."""
 
     def commit() -> None:
@@ -57,4 +55,4 @@ def test_a_failed_commit_sends_nothing_and_waits_for_nothing(sink: SmtpSink) -> 
     with pytest.raises(ConnectionError), smtp.session(settings(sink)) as client:
         smtp.send(client, render(DELIVERY, MailSettings()), commit)
     assert time.monotonic() - started < 5  # not the 10 s SMTP timeout: the socket was closed
-    assert read_mail(sink.maildir) == []
+    assert Mailbox(sink.url).all() == []

@@ -1,8 +1,6 @@
 """A worker keeps its SMTP connection across mails, and replaces one the server dropped."""
 
-from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +8,8 @@ from northbridge_email_worker import smtp
 from northbridge_email_worker.render import render
 from northbridge_shared.jobs import Delivery
 from northbridge_shared.settings import MailSettings, SmtpSettings
-from northbridge_stack.ports import free_port
-from northbridge_stack.smtp_sink import SmtpSink, read_mail
+from northbridge_stack.mailbox import Mailbox
+from northbridge_stack.mailpit import Mailpit
 
 
 def delivery(number: int) -> Delivery:
@@ -22,23 +20,25 @@ def delivery(number: int) -> Delivery:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[SmtpSink]:
-    with SmtpSink(tmp_path / "mail", port=free_port()) as server:
-        yield server
+def sink(own_mailpit: Mailpit) -> Mailpit:
+    return own_mailpit
 
 
-def mailer(sink: SmtpSink, mails_per_connection: int = 100) -> smtp.Mailer:
+def mailer(sink: Mailpit, mails_per_connection: int = 100) -> smtp.Mailer:
     settings = SmtpSettings(
-        host="127.0.0.1", port=sink.port, timeout_s=10, mails_per_connection=mails_per_connection
+        host="127.0.0.1",
+        port=sink.smtp_port,
+        timeout_s=10,
+        mails_per_connection=mails_per_connection,
     )
     return smtp.Mailer(settings)
 
 
-def subjects(sink: SmtpSink) -> list[str]:
-    return sorted(str(mail["Subject"]) for mail in read_mail(sink.maildir))
+def subjects(sink: Mailpit) -> list[str]:
+    return sorted(mail.subject for mail in Mailbox(sink.url).all())
 
 
-def test_mails_share_one_connection(sink: SmtpSink) -> None:
+def test_mails_share_one_connection(sink: Mailpit) -> None:
     commits: list[int] = []
     kept = mailer(sink)
     for number in range(3):
@@ -47,22 +47,22 @@ def test_mails_share_one_connection(sink: SmtpSink) -> None:
     kept.close()
     assert kept.connections == 1
     assert commits == [0, 1, 2]
-    assert len(read_mail(sink.maildir)) == 3
+    assert len(Mailbox(sink.url).all()) == 3
 
 
-def test_a_connection_is_replaced_after_its_quota_of_mails(sink: SmtpSink) -> None:
+def test_a_connection_is_replaced_after_its_quota_of_mails(sink: Mailpit) -> None:
     kept = mailer(sink, mails_per_connection=2)
     for number in range(5):
         kept.send(render(delivery(number), MailSettings()), lambda: None)
     kept.close()
     assert kept.connections == 3  # 2 + 2 + 1
-    assert len(read_mail(sink.maildir)) == 5
+    assert len(Mailbox(sink.url).all()) == 5
 
 
 def test_a_connection_the_server_dropped_is_replaced_and_the_mail_sent_once(
-    sink: SmtpSink,
+    sink: Mailpit,
 ) -> None:
-    """The sink restarts between two mails: the kept connection is dead, nothing is lost."""
+    """Mailpit restarts between two mails: the kept connection is dead, nothing is lost."""
     commits: list[int] = []
     kept = mailer(sink)
     kept.send(render(delivery(1), MailSettings()), lambda: commits.append(1))
@@ -72,10 +72,10 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_mail_sent_once(
     kept.close()
     assert kept.connections == 2
     assert commits == [1, 2]  # the second mail committed once, on the new connection
-    assert len(read_mail(sink.maildir)) == 2
+    assert len(Mailbox(sink.url).all()) == 2
 
 
-def test_a_send_that_fails_on_a_new_connection_is_not_repeated(sink: SmtpSink) -> None:
+def test_a_send_that_fails_on_a_new_connection_is_not_repeated(sink: Mailpit) -> None:
     """Only a kept connection is retried: a server that is down fails the attempt at once."""
     kept = mailer(sink)
     sink.stop()

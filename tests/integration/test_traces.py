@@ -36,7 +36,7 @@ def test_one_trace_runs_from_the_request_to_the_mail(pipeline: Pipeline) -> None
         "/v1/North", '{"name": "ada", "loc": "traced"}', traceparent=f"00-{trace_id}-{parent}-01"
     )
     event_id = answer.json()["id"]
-    wait_for_mail(pipeline.maildir, event_id)
+    wait_for_mail(pipeline.mail, event_id)
     spans = {s.name: s for s in spans_of_trace(pipeline, trace_id, 4)}
     server = spans["POST /v1/North"]
     send = spans[f"send {NORTH_TOPIC}"]

@@ -47,7 +47,7 @@ def test_second_job_for_same_event_sends_no_second_mail(pipeline: Pipeline) -> N
     wait_for(lambda: finished(second), timeout=TIMEOUT, what="the second job")
     assert (first.return_value(), second.return_value()) == ("sent", "sent")
     assert second.latest_result() is not None
-    assert len(mails_with_id(pipeline.maildir, event_id)) == 1
+    assert len(mails_with_id(pipeline.mail, event_id)) == 1
     attempts = [h for h in receipt_hops(pipeline, event_id) if h["hop"] == "attempt"]
     assert [a["outcome"] for a in attempts] == ["sent", "already_sent"]
 

@@ -21,10 +21,11 @@ from rq.serializers import JSONSerializer
 from northbridge_email_worker.dequeue import SafeQueue
 from northbridge_shared.contracts import DELIVER_JOB
 from northbridge_stack import services
+from northbridge_stack.mailbox import Mailbox
+from northbridge_stack.mailpit import Mailpit
 from northbridge_stack.ports import LOOPBACK, free_port
 from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.redis_server import RedisServer
-from northbridge_stack.smtp_sink import SmtpSink
 
 from .conftest import Pipeline, spawn
 from .support import mails_with_id, wait_for, wait_for_mail
@@ -84,8 +85,8 @@ def test_a_killed_workers_job_runs_again_soon(pipeline: Pipeline, black_hole: in
     try:
         # Due 15 s after the job started, then maintenance and the idle loop: about 22 s.
         # rq alone: a 10-minute maintenance interval.
-        wait_for_mail(pipeline.maildir, event_id, timeout=60)
-        assert len(mails_with_id(pipeline.maildir, event_id)) == 1
+        wait_for_mail(pipeline.mail, event_id, timeout=60)
+        assert len(mails_with_id(pipeline.mail, event_id)) == 1
     finally:
         rescuer.stop()
 
@@ -122,9 +123,9 @@ def test_a_retry_runs_soon_after_redis_restarts(
             what="rq's scheduler to lose its connection and end",
         )
         own_redis.start()
-        with SmtpSink(tmp_path / "mail", port=smtp_port) as sink:
+        with Mailpit(tmp_path / "mailpit", smtp_port, free_port()) as mailpit:
             # Due 8 s after the failure; rq alone waits for its 10-minute maintenance.
-            wait_for_mail(sink.maildir, event_id, timeout=40)
+            wait_for_mail(Mailbox(mailpit.url), event_id, timeout=40)
         assert worker.running
     finally:
         redis.close()
@@ -221,9 +222,9 @@ def test_a_job_its_worker_took_but_never_started_runs_again(pipeline: Pipeline) 
     worker = spawn(services.worker(96), pipeline.home, env, name="after-the-move")
     try:
         first.enqueue(DELIVER_JOB, payload(normal), job_id=normal)
-        wait_for_mail(pipeline.maildir, normal, timeout=30)
+        wait_for_mail(pipeline.mail, normal, timeout=30)
         # rq fails a job left there for a minute (its fixed bound) into its retries.
-        wait_for_mail(pipeline.maildir, stuck, timeout=100)
+        wait_for_mail(pipeline.mail, stuck, timeout=100)
         wait_for(
             lambda: (
                 not (
@@ -250,7 +251,7 @@ def test_a_dead_schedulers_lock_does_not_hold_retries(pipeline: Pipeline) -> Non
     worker = spawn(services.worker(97), pipeline.home, env, name="lock-taker")
     try:
         # rq alone: only once the lock expires, 41 s from now.
-        wait_for_mail(pipeline.maildir, event_id, timeout=25)
+        wait_for_mail(pipeline.mail, event_id, timeout=25)
         assert "scheduler_lock_released" in worker.log_since_spawn()
     finally:
         worker.stop()

@@ -10,7 +10,6 @@ nothing more can arrive, and prints the ledger (see ``ledger.py``); it exits 1 o
 
 import asyncio
 import contextlib
-import email.policy
 import os
 import shutil
 import signal
@@ -19,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Final
 
@@ -36,6 +34,7 @@ from northbridge_shared.contracts import BRIDGE_GROUP, EMAIL_QUEUE, NORTH_TOPIC,
 from northbridge_stack import services, stack
 from northbridge_stack.layout import PORT_VARIABLES, StackLayout
 from northbridge_stack.ledger import LOC, Kill, Ledger, subject_token
+from northbridge_stack.mailbox import Mailbox
 from northbridge_stack.ports import LOOPBACK, free_port
 from northbridge_stack.supervisor import Supervisor
 
@@ -65,7 +64,8 @@ def run(plan: Plan, say: Say = print) -> Ledger:
     """Bring a stack of its own up, run the plan against it, take it down; the ledger."""
     home = Path(tempfile.mkdtemp(prefix="nb-chaos-"))
     ports = {name: str(free_port()) for name in PORT_VARIABLES}
-    layout = StackLayout.from_env({"STACK_HOME": str(home), **ports})
+    # Mailpit keeps every mail: the ledger counts them all.
+    layout = StackLayout.from_env({"STACK_HOME": str(home), "MAILPIT_MAX_MESSAGES": "0", **ports})
     say(f"chaos: a stack of its own in {home}, gateway on port {layout.gateway_port}")
     began = time.monotonic()
     stack.up(layout, workers=plan.workers, infra_only=False, say=say)
@@ -92,7 +92,7 @@ async def _against(layout: StackLayout, plan: Plan, say: Say) -> Ledger:
     outcomes = await post_events(url, plan.rate, int(plan.rate * plan.seconds), loc=LOC)
     await killing
     say("chaos: load done; waiting until every 202 is mailed and nothing more can arrive")
-    mailbox = Mailbox(layout.maildir)
+    mailbox = Arrivals(Mailbox(layout.mailpit().url))
     accepted = {o.token for o in outcomes if o.status == 202}
     with contextlib.suppress(TimeoutError):  # the ledger then says what is missing
         async with asyncio.timeout(plan.drain):
@@ -170,7 +170,7 @@ def _aim(redis: Redis, pid: int) -> str:
 
 
 async def _drain(
-    layout: StackLayout, redis: Redis, mailbox: "Mailbox", tokens: set[str], jobs: set[str]
+    layout: StackLayout, redis: Redis, mailbox: "Arrivals", tokens: set[str], jobs: set[str]
 ) -> None:
     """Until every token and every killed job's event is mailed and the pipeline is idle."""
     while True:
@@ -212,7 +212,8 @@ async def _committed_to_the_end(bootstrap: str) -> bool:
 
 def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
     """The parts not running and serving once they had a minute to come back."""
-    servers = {"kafka": layout.kafka(), "redis": layout.redis(), "smtp-sink": layout.smtp_sink()}
+    servers = {"kafka": layout.kafka(), "redis": layout.redis(), "mailpit": layout.mailpit()}
+    env = os.environ | services.service_env(layout)
     deadline = time.monotonic() + READY_WAIT_S
     down: list[str] = []
     while time.monotonic() < deadline:
@@ -224,7 +225,7 @@ def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
             or not (
                 servers[name].serving()
                 if name in servers
-                else services.ready(services.by_name(name), layout, state.pid)
+                else services.ready(services.by_name(name), env, state.pid)
             )
         ]
         if not down:
@@ -233,28 +234,24 @@ def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
     return down
 
 
-class Mailbox:
-    """The sink's maildir, read as it fills: mails per token, first arrivals, Message-IDs."""
+class Arrivals:
+    """Mailpit's mail, read as it fills: mails per token, first arrivals, event ids."""
 
-    def __init__(self, maildir: Path) -> None:
-        self._maildir = maildir
+    def __init__(self, mailbox: Mailbox) -> None:
+        self._mailbox = mailbox
         self._seen: set[str] = set()
-        self._parser = BytesParser(policy=email.policy.default)
         self.tokens: Counter[str] = Counter()
         self.first_at: dict[str, float] = {}
         self.ids: dict[str, float] = {}  # event id (the Message-ID's left half) -> arrival
 
     def refresh(self) -> None:
         """Read the mails that arrived since the last call."""
-        for path in sorted(self._maildir.glob("*.eml")):
-            if path.name in self._seen:
+        for mail in self._mailbox.all():
+            if mail.id in self._seen:
                 continue
-            self._seen.add(path.name)
-            at = int(path.name.split("-", 1)[0]) / 1e9  # the sink names files by arrival
-            headers = self._parser.parsebytes(path.read_bytes(), headersonly=True)
-            event_id = str(headers["Message-ID"] or "").strip("<>").split("@", 1)[0]
-            self.ids.setdefault(event_id, at)
-            token = subject_token(str(headers["Subject"] or ""))
+            self._seen.add(mail.id)
+            self.ids.setdefault(mail.event_id, mail.received)
+            token = subject_token(mail.subject)
             if token is not None:
                 self.tokens[token] += 1
-                self.first_at.setdefault(token, at)
+                self.first_at.setdefault(token, mail.received)

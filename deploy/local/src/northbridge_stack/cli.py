@@ -29,12 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="northbridge-stack",
         description="The local northbridge stack without Docker: Kafka from Maven jars, "
-        "redis-server, an SMTP sink, and the services. State lives in .stack/.",
+        "redis-server, Mailpit, and the services. State lives in .stack/.",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     up = commands.add_parser("up", help="start what is missing and wait until it serves")
     up.add_argument("--workers", type=_count, default=2, help="email workers (default 2)")
-    up.add_argument("--infra-only", action="store_true", help="Kafka, Redis and the sink only")
+    up.add_argument("--infra-only", action="store_true", help="Kafka, Redis and Mailpit only")
     up.set_defaults(run=_up)
     commands.add_parser("down", help="stop everything (data is kept)").set_defaults(run=_down)
     commands.add_parser("ps", help="what runs: pid, state, port, log").set_defaults(run=_ps)
@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("topic")
     produce.add_argument("extra", nargs=argparse.REMAINDER, help="more producer options")
     produce.set_defaults(run=_produce)
-    fetch = commands.add_parser("fetch", help="fetch Kafka's jars with Maven unless cached")
+    fetch = commands.add_parser(
+        "fetch", help="fetch Kafka's jars with Maven and build Mailpit, unless cached"
+    )
     fetch.set_defaults(run=_fetch)
     chaos = commands.add_parser(
         "chaos", help="a stack of its own under load, its parts SIGKILLed in turn; the ledger"
@@ -79,7 +81,7 @@ def _ps(_: argparse.Namespace) -> None:
 
 
 def _fetch(_: argparse.Namespace) -> None:
-    stack.ensure_jars()
+    stack.fetch()
 
 
 def _chaos(args: argparse.Namespace) -> None:

@@ -1,19 +1,19 @@
 """Where the local stack keeps its state, and which ports it uses.
 
 Everything lives under one ignored folder, ``.stack/`` at the repository root: Kafka's and
-Redis's data, the mail the sink keeps, every process's log, supervisord's files, and the Kafka tool
+Redis's data, Mailpit's database, every process's log, supervisord's files, and the Kafka tool
 wrappers. Deleting the folder (with the stack down) resets the stack.
 """
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.mailpit import DEFAULT_MAX_MESSAGES, Mailpit
 from northbridge_stack.redis_server import RedisServer
-from northbridge_stack.smtp_sink import SmtpSink
 from northbridge_stack.supervisor import Supervisor
 
 MAX_PORT = 65535
@@ -22,7 +22,8 @@ PORT_VARIABLES = {
     "STACK_KAFKA_PORT": 9092,
     "STACK_KAFKA_CONTROLLER_PORT": 9093,
     "STACK_REDIS_PORT": 6379,
-    "STACK_SMTP_PORT": 1025,
+    "STACK_SMTP_PORT": 1025,  # Mailpit's SMTP
+    "STACK_MAILPIT_PORT": 8025,  # Mailpit's web UI and API
     "GATEWAY_PORT": 9000,  # read by the gateway itself too
     "BRIDGE_METRICS_PORT": 9101,  # read by the bridge itself too
     "WORKER_METRICS_PORT": 9102,  # email-worker-N serves /metrics on this port + N - 1
@@ -39,27 +40,25 @@ class StackLayout:
     controller_port: int
     redis_port: int
     smtp_port: int
+    mailpit_port: int
     gateway_port: int
     bridge_metrics_port: int
     worker_metrics_port: int  # the first worker's
     dashboard_port: int
+    mailpit_max_messages: int = DEFAULT_MAX_MESSAGES  # MAILPIT_MAX_MESSAGES, as in compose
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackLayout":
         """``STACK_HOME`` (default ``<repo>/.stack``) and the ports from the environment."""
         root = Path(environ.get("STACK_HOME") or repo_root() / ".stack").resolve()
         ports = [_port(environ, name, default) for name, default in PORT_VARIABLES.items()]
-        return cls(root, *ports)
+        limit = _count(environ, "MAILPIT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)
+        return replace(cls(root, *ports), mailpit_max_messages=limit)
 
     @property
     def logs(self) -> Path:
         """Every process's log file: ``<name>.log``."""
         return self.root / "logs"
-
-    @property
-    def maildir(self) -> Path:
-        """The mail the SMTP sink kept, one ``.eml`` file each."""
-        return self.root / "mail"
 
     @property
     def bin(self) -> Path:
@@ -91,12 +90,14 @@ class StackLayout:
             log_file=self.log("redis"),
         )
 
-    def smtp_sink(self) -> SmtpSink:
-        """The stack's SMTP sink: its maildir and readiness (supervisord runs it)."""
-        return SmtpSink(
-            self.maildir,
+    def mailpit(self) -> Mailpit:
+        """The stack's Mailpit: its database and readiness (supervisord runs it)."""
+        return Mailpit(
+            self.root / "mailpit",
             self.smtp_port,
-            log_file=self.log("smtp-sink"),
+            self.mailpit_port,
+            max_messages=self.mailpit_max_messages,
+            log_file=self.log("mailpit"),
         )
 
 
@@ -115,4 +116,13 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not value.isdigit() or not 0 < int(value) <= MAX_PORT:
         raise StackError(f"{name} must be a TCP port number, not {value!r}")
+    return int(value)
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise StackError(f"{name} must be a count (0: no limit), not {value!r}")
     return int(value)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from northbridge_stack.layout import StackLayout
@@ -15,11 +16,6 @@ GATEWAY = "gateway"
 BRIDGE = "bridge"
 WORKER = "email-worker"
 DASHBOARD = "dashboard"
-# What the integration tests wait for after spawning a bridge or a worker themselves (the
-# bridge's own event after joining the group; rq's once it watches its queues). The stack
-# asks the services' health commands instead (see ready()).
-BRIDGE_READY_LINE = "partitions_assigned"
-WORKER_READY_LINE = "*** Listening on"
 HEALTH_TIMEOUT_S = 10.0
 
 
@@ -29,7 +25,6 @@ class Service:
 
     name: str
     module: str
-    ready_line: str = ""
     args: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
@@ -50,7 +45,7 @@ def gateway() -> Service:
 
 def bridge() -> Service:
     """The Kafka → RQ bridge."""
-    return Service(BRIDGE, "northbridge_bridge", BRIDGE_READY_LINE)
+    return Service(BRIDGE, "northbridge_bridge")
 
 
 def dashboard() -> Service:
@@ -60,7 +55,7 @@ def dashboard() -> Service:
 
 def worker(number: int) -> Service:
     """The email worker with this number (``email-worker-1``, ...)."""
-    return Service(f"{WORKER}-{number}", "northbridge_email_worker", WORKER_READY_LINE)
+    return Service(f"{WORKER}-{number}", "northbridge_email_worker")
 
 
 def by_name(name: str) -> Service:
@@ -107,23 +102,28 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     }
 
 
-def ready(service: Service, layout: StackLayout, pid: int) -> bool:
-    """Whether ``service`` (running as ``pid``) serves: what its health check says."""
-    if service.name == GATEWAY:
-        return gateway_ready(layout.gateway_port)
-    if service.name == DASHBOARD:
-        return answers(f"http://{LOOPBACK}:{layout.dashboard_port}/")
-    if service.name == BRIDGE:
-        return _healthy(["northbridge_bridge.health"], layout)
-    return _healthy(["northbridge_email_worker.health", "--pid", str(pid)], layout)
+def ready(service: Service, env: Mapping[str, str], pid: int) -> bool:
+    """Whether ``service`` (running as ``pid`` with ``env``) serves, by its health check.
+
+    The same check compose's healthcheck runs in its container: ``GET /readyz`` of the
+    gateway, ``GET /`` of the dashboard, the bridge's and the worker's health commands. It
+    is the one readiness signal of every mode, ``make up`` and the tests alike.
+    """
+    if service.module == "northbridge_gateway":
+        return gateway_ready(int(env["GATEWAY_PORT"]))
+    if service.module == "northbridge_ops":
+        return answers(f"http://{LOOPBACK}:{env['DASHBOARD_PORT']}/")
+    if service.module == "northbridge_bridge":
+        return _healthy(["northbridge_bridge.health"], env)
+    return _healthy(["northbridge_email_worker.health", "--pid", str(pid)], env)
 
 
-def _healthy(command: list[str], layout: StackLayout) -> bool:
+def _healthy(command: list[str], env: Mapping[str, str]) -> bool:
     """The service's own health command (as compose's healthcheck runs it) exits 0."""
     try:
         done = subprocess.run(
             [sys.executable, "-m", *command],
-            env=os.environ | service_env(layout),
+            env=dict(env),
             capture_output=True,
             timeout=HEALTH_TIMEOUT_S,
             check=False,

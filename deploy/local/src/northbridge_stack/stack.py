@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from northbridge_stack import mailpit
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_version
 from northbridge_stack.layout import StackLayout
@@ -26,6 +27,7 @@ from northbridge_stack.services import (
     pipeline,
     program,
     ready,
+    service_env,
 )
 from northbridge_stack.supervisor import Program, State, Supervisor
 from northbridge_stack.tool_scripts import write_tool_scripts
@@ -39,7 +41,7 @@ SERVICE_READY_S = 60.0
 POLL_S = 0.2
 TAIL_LINES = 30
 # Stopped last to first: the pipeline before what it needs.
-STOP_ORDER = (("smtp-sink", "redis"), ("kafka",))
+STOP_ORDER = (("mailpit", "redis"), ("kafka",))
 
 
 def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print) -> None:
@@ -48,10 +50,11 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
     supervisor = layout.supervisor()
     _check_ports(layout, supervisor, with_gateway=not infra_only)
     _ensure_jars(say)
+    _ensure_mailpit(say)
     servers: dict[str, tuple[Server, str]] = {
         "kafka": (layout.kafka(), layout.kafka().bootstrap_servers),
         "redis": (layout.redis(), layout.redis().url),
-        "smtp-sink": (layout.smtp_sink(), f"{LOOPBACK}:{layout.smtp_port}"),
+        "mailpit": (layout.mailpit(), layout.mailpit().url),
     }
     supervisor.sync(INFRA, [_infra_program(name, s) for name, (s, _) in servers.items()])
     if not supervisor.running:
@@ -73,7 +76,7 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
 
 
 def down(layout: StackLayout, say: Say = print) -> None:
-    """Stop the services together, then the sink and Redis, then Kafka, then supervisord."""
+    """Stop the services together, then Mailpit and Redis, then Kafka, then supervisord."""
     supervisor = layout.supervisor()
     if not supervisor.running:
         say("nothing was running")
@@ -98,7 +101,7 @@ def ps(layout: StackLayout, say: Say = print) -> None:
     ports = {
         "kafka": f"{layout.kafka_port},{layout.controller_port}",
         "redis": str(layout.redis_port),
-        "smtp-sink": str(layout.smtp_port),
+        "mailpit": f"{layout.smtp_port} (SMTP),{layout.mailpit_port} (UI)",
         GATEWAY: str(layout.gateway_port),
         DASHBOARD: str(layout.dashboard_port),
         BRIDGE: f"{layout.bridge_metrics_port} (metrics)",
@@ -129,10 +132,12 @@ def ps(layout: StackLayout, say: Say = print) -> None:
         say("supervisord is not running: make up")
 
 
-def ensure_jars(say: Say = print) -> None:
-    """Fetch Kafka's jars with Maven unless cached; says something only when it fetched."""
+def fetch(say: Say = print) -> None:
+    """Kafka's jars (Maven) and Mailpit (built) unless cached; quiet when both are."""
     if not kafka_jars_cached():
         _ensure_jars(say)
+    if not mailpit.cached():
+        _ensure_mailpit(say)
 
 
 def shown(path: Path) -> str:
@@ -179,7 +184,8 @@ def _start_services(
         }.get(service.name, "")
 
         def serving(service: Service = service) -> bool:
-            return ready(service, layout, supervisor.states()[service.name].pid)
+            env = os.environ | service_env(layout)
+            return ready(service, env, supervisor.states()[service.name].pid)
 
         readiness.wait(service.name, serving, SERVICE_READY_S, where)
 
@@ -233,7 +239,8 @@ def _check_ports(layout: StackLayout, supervisor: Supervisor, *, with_gateway: b
         "STACK_KAFKA_PORT": ("kafka", layout.kafka_port),
         "STACK_KAFKA_CONTROLLER_PORT": ("kafka", layout.controller_port),
         "STACK_REDIS_PORT": ("redis", layout.redis_port),
-        "STACK_SMTP_PORT": ("smtp-sink", layout.smtp_port),
+        "STACK_SMTP_PORT": ("mailpit", layout.smtp_port),
+        "STACK_MAILPIT_PORT": ("mailpit", layout.mailpit_port),
     }
     if with_gateway:
         wanted["GATEWAY_PORT"] = (GATEWAY, layout.gateway_port)
@@ -261,6 +268,16 @@ def _ensure_jars(say: Say) -> None:
     jars = len(kafka_classpath().split(os.pathsep))
     how = "cached" if cached else f"fetched with Maven in {time.monotonic() - began:.1f} s"
     say(_line("kafka jars", f"Kafka {kafka_version()}, {jars} jars in Maven's cache, {how}"))
+
+
+def _ensure_mailpit(say: Say) -> None:
+    cached = mailpit.cached()
+    if not cached:
+        say(_line("mailpit", f"building Mailpit {mailpit.VERSION} once (go, npm: minutes)..."))
+    began = time.monotonic()
+    built = mailpit.build()
+    how = "cached" if cached else f"built in {time.monotonic() - began:.1f} s"
+    say(_line("mailpit", f"Mailpit {mailpit.VERSION} at {shown(built)}, {how}"))
 
 
 def _create_topics(bootstrap_servers: str, say: Say) -> None:
