@@ -61,13 +61,13 @@ async def _partitions(consumer: Any, topic: str) -> set[int]:
 
 
 def committed_offsets(
-    bootstrap: str, partitions: list[TopicPartition]
+    bootstrap: str, partitions: list[TopicPartition], group: str = BRIDGE_GROUP
 ) -> dict[TopicPartition, int]:
-    """What the bridge's consumer group has committed for ``partitions`` (0 when nothing)."""
+    """What ``group`` (the bridge's) has committed for ``partitions`` (0 when nothing)."""
 
     async def read() -> dict[TopicPartition, int]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=BRIDGE_GROUP, enable_auto_commit=False
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
         )
         await consumer.start()
         try:
