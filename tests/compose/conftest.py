@@ -6,7 +6,6 @@ Each run is its own compose project on free loopback ports, removed with its vol
 """
 
 import os
-import shutil
 import subprocess
 import uuid
 from collections import Counter
@@ -21,6 +20,7 @@ import pytest
 from redis import Redis
 
 from northbridge_stack.ports import free_port
+from tests.integration.infrastructure import engine_answers
 from tests.setting_names import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,18 +96,6 @@ class ComposeStack:
     def message_ids(self) -> Counter[str]:
         """How many mails carry each Message-ID (Mailpit lists it without the angle brackets)."""
         return Counter(mail["MessageID"] for mail in self.mails())
-
-
-def engine_answers() -> bool:
-    """Whether a Docker engine and the Compose v2 plugin both respond."""
-    if shutil.which("docker") is None:
-        return False
-    for argv in (["docker", "info"], ["docker", "compose", "version"]):
-        try:
-            subprocess.run(argv, capture_output=True, timeout=30, check=True)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            return False
-    return True
 
 
 def offline_images() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """One real pipeline per test session, all on free loopback ports.
 
-Kafka, Redis and Mailpit come from the local stack's starters (the same code as ``make up``);
-the three services run as real processes, each waited for by its own health check.
+Kafka, Redis and Mailpit are compose's containers started with testcontainers when a Docker
+engine answers, else the local stack's starters (see infrastructure.py); the three services
+run as real processes, each waited for by its own health check.
 """
 
 import os
@@ -21,11 +22,11 @@ from northbridge_stack.mailbox import Mailbox
 from northbridge_stack.mailpit import Mailpit
 from northbridge_stack.ports import free_port
 from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.redis_server import RedisServer
 from northbridge_stack.services import Service
 from northbridge_stack.supervisor import OUR_PREFIXES
 from northbridge_stack.topics import create_topics
 
+from .infrastructure import Infrastructure, infrastructure
 from .otlp import Receiver, receiving
 
 pytestmark = pytest.mark.integration
@@ -93,17 +94,20 @@ def kafka_broker(home: Path) -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture(scope="session")
-def kafka(stack_home: Path) -> Iterator[KafkaBroker]:
-    with kafka_broker(stack_home / "kafka") as broker:
-        yield broker
+def infra(stack_home: Path) -> Iterator[Infrastructure]:
+    """Kafka, Redis and Mailpit of the session: compose's containers, or processes."""
+    with infrastructure(stack_home / "infra") as parts:
+        yield parts
 
 
 @pytest.fixture(scope="session")
-def redis_url(stack_home: Path) -> Iterator[str]:
-    server = RedisServer(stack_home / "redis", port=free_port())
-    server.start()
-    yield server.url
-    server.stop()
+def kafka(infra: Infrastructure) -> KafkaBroker:
+    return infra.kafka
+
+
+@pytest.fixture(scope="session")
+def redis_url(infra: Infrastructure) -> str:
+    return infra.redis_url
 
 
 @pytest.fixture
@@ -118,12 +122,9 @@ def private_redis(redis_url: str) -> Iterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-def mailpit(stack_home: Path) -> Iterator[Mailpit]:
+def mailpit(infra: Infrastructure) -> Mailpit:
     """Mailpit keeping every mail of the session (the tests count them)."""
-    with Mailpit(
-        stack_home / "mailpit", smtp_port=free_port(), http_port=free_port(), max_messages=0
-    ) as server:
-        yield server
+    return infra.mailpit
 
 
 @pytest.fixture
