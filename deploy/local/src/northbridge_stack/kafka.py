@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import functools
 import os
 import shutil
 import subprocess
@@ -24,8 +25,12 @@ CONSOLE_PRODUCER: Final = "org.apache.kafka.tools.ConsoleProducer"
 CONSOLE_CONSUMER: Final = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 TOPIC_COMMAND: Final = "org.apache.kafka.tools.TopicCommand"
 CONSUMER_GROUPS: Final = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
-# Several partitions spread keyed events while keeping one key's events in order.
-DEFAULT_PARTITIONS: Final = 6
+# Kafka's configuration shared with compose (deploy/kafka/ in the repository, which this
+# package runs from): the single-node settings, and the broker's and the tools' logging.
+CONFIG_DIR: Final = Path(__file__).resolve().parents[3] / "kafka"
+SINGLE_NODE_PROPERTIES: Final = CONFIG_DIR / "single-node.properties"
+BROKER_LOG4J: Final = CONFIG_DIR / "log4j2.properties"
+TOOLS_LOG4J: Final = CONFIG_DIR / "tools-log4j2.properties"
 # How long one readiness probe may take: a metadata request on loopback answers in ms.
 PROBE_TIMEOUT_S: Final = 5.0
 
@@ -43,31 +48,46 @@ BROKER_JVM: Final = (
 # The heap kafka-run-class.sh gives the command-line tools.
 TOOL_JVM: Final = ("-Xmx256m", "-Djava.awt.headless=true")
 
-_LOG4J_BROKER = """\
-# Written by northbridge_stack.kafka: INFO to stdout, which the starter appends to the log file.
-status = warn
-appender.out.type = Console
-appender.out.name = STDOUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = STDOUT
-# Per-request logging is noise at INFO, as in Kafka's own log4j2.yaml.
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-"""
 
-_LOG4J_TOOLS = """\
-# Written by northbridge_stack.kafka: the tools print data on stdout, so logs go to stderr.
-status = warn
-appender.err.type = Console
-appender.err.name = STDERR
-appender.err.target = SYSTEM_ERR
-appender.err.layout.type = PatternLayout
-appender.err.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.err.ref = STDERR
-"""
+@functools.cache
+def single_node_file() -> str:
+    """The text of ``deploy/kafka/single-node.properties``: the settings every mode shares."""
+    try:
+        return SINGLE_NODE_PROPERTIES.read_text()
+    except OSError as error:
+        raise StackError(
+            f"cannot read {SINGLE_NODE_PROPERTIES} ({error.strerror}): "
+            "northbridge_stack runs from the repository, beside deploy/kafka/"
+        ) from error
+
+
+def single_node_settings() -> dict[str, str]:
+    """The shared single-node settings, key by key."""
+    return parse_properties(single_node_file(), SINGLE_NODE_PROPERTIES.name)
+
+
+def parse_properties(text: str, name: str = "properties") -> dict[str, str]:
+    """Java properties written as plain ``key=value`` lines; the last line of a key wins.
+
+    ``#`` and ``!`` comments and blank lines are skipped, as ``java.util.Properties`` does. Line
+    continuations, escapes and the ``:`` or blank separators are refused rather than read
+    differently from Java: the shared file needs none of them.
+    """
+    settings: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip() or line.endswith("\\") or "\\" in key:
+            raise StackError(f"{name}, line {number}: not a plain key=value line: {raw!r}")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+# Several partitions spread keyed events while keeping one key's events in order: the pipeline
+# topics get the broker's default count, one fact in the shared file.
+DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
 
 
 class KafkaBroker(Server):
@@ -107,14 +127,12 @@ class KafkaBroker(Server):
         classpath = kafka_classpath()
         self._write_config()
         self._format_storage(classpath)
-        argv = [_java(), *BROKER_JVM, f"-Dlog4j2.configurationFile={self._log4j_broker}"]
+        argv = [_java(), *BROKER_JVM, f"-Dlog4j2.configurationFile={BROKER_LOG4J}"]
         return [*argv, "-cp", classpath, BROKER_MAIN, str(self._server_properties)], None
 
     def tool_argv(self, main_class: str, *args: str) -> list[str]:
         """The java command running one of Kafka's command-line tools from the same jars."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        self._log4j_tools.write_text(_LOG4J_TOOLS)
-        log4j = f"-Dlog4j2.configurationFile={self._log4j_tools}"
+        log4j = f"-Dlog4j2.configurationFile={TOOLS_LOG4J}"
         return [_java(), *TOOL_JVM, log4j, "-cp", kafka_classpath(), main_class, *args]
 
     def console_producer_argv(self, topic: str) -> list[str]:
@@ -131,60 +149,42 @@ class KafkaBroker(Server):
     def _server_properties(self) -> Path:
         return self.home / "server.properties"
 
-    @property
-    def _log4j_broker(self) -> Path:
-        return self.home / "log4j2.properties"
-
-    @property
-    def _log4j_tools(self) -> Path:
-        return self.home / "log4j2-tools.properties"
-
     def _write_config(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        self._server_properties.write_text(self._properties())
-        self._log4j_broker.write_text(_LOG4J_BROKER)
+        self._server_properties.write_text(self.properties())
 
-    def _properties(self) -> str:
-        settings = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
+    def run_settings(self) -> dict[str, str]:
+        """What this run adds to the shared settings: where it listens and keeps its data."""
+        return {
             "listeners": f"PLAINTEXT://{LOOPBACK}:{self.port},CONTROLLER://{LOOPBACK}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
             "log.dirs": str(self._data_dir),
-            # One node: every internal topic has one replica.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            # Consumer groups form at once instead of after 3 s (tests join and leave a lot).
-            "group.initial.rebalance.delay.ms": "0",
-            # Small machine: fewer threads and internal partitions than a production broker.
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.num.partitions": "1",
-            "num.network.threads": "1",
-            "num.io.threads": "2",
-            "background.threads": "2",
-            # Topics are created on purpose (topics.create_topics) with several partitions; a
-            # typo in a topic name must fail, not silently create a one-partition topic.
-            "auto.create.topics.enable": "false",
-            "num.partitions": str(DEFAULT_PARTITIONS),
         }
-        lines = [f"{key}={value}" for key, value in settings.items()]
-        return "# Written by northbridge_stack.kafka on every start.\n" + "\n".join(lines) + "\n"
+
+    def properties(self) -> str:
+        """server.properties: the shared single-node file as it is, then this run's settings."""
+        run = self.run_settings()
+        if clash := sorted(single_node_settings().keys() & run.keys()):
+            raise StackError(f"{SINGLE_NODE_PROPERTIES} sets what each run sets: {clash}")
+        lines = [f"{key}={value}" for key, value in run.items()]
+        return (
+            f"# Written by northbridge_stack.kafka on every start: {SINGLE_NODE_PROPERTIES}\n"
+            f"{single_node_file()}\n"
+            "# This run's listeners, controller address and data folder.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
 
     def _format_storage(self, classpath: str) -> None:
         # Formatting is once per data dir: meta.properties is what StorageTool writes.
         if (self._data_dir / "meta.properties").exists():
             return
-        argv = [_java(), *TOOL_JVM, f"-Dlog4j2.configurationFile={self._log4j_tools}"]
+        argv = [_java(), *TOOL_JVM, f"-Dlog4j2.configurationFile={TOOLS_LOG4J}"]
         argv += ["-cp", classpath, STORAGE_TOOL, "format", "--ignore-formatted"]
         argv += ["-t", _cluster_id(), "-c", str(self._server_properties)]
-        self._log4j_tools.write_text(_LOG4J_TOOLS)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs one of Kafka's command-line tools: kafka-run-class.sh MAIN_CLASS [ARGS...].
-# Stand-in for upstream's script of the same name, reduced to what the tools need: the jars in
-# /opt/kafka/libs and logging at WARN to stderr (stdout is the tools' data).
-# Unlike upstream, the heap is always 256 MB: in the broker's container KAFKA_HEAP_OPTS sizes the
-# broker, and a healthcheck every few seconds should not start a JVM that large.
+# kafka-run-class.sh MAIN_CLASS [ARGS...]: upstream's script of the same name, reduced to what
+# this image needs: the jars in libs/ and upstream's variables, with upstream's defaults:
+# KAFKA_HEAP_OPTS (-Xmx256M), KAFKA_JVM_PERFORMANCE_OPTS (G1), KAFKA_LOG4J_OPTS (the tools'
+# logging: WARN to stderr), KAFKA_OPTS.
 set -euo pipefail
-exec java -Xmx256m -Djava.awt.headless=true \
-  -Dlog4j2.configurationFile=/etc/kafka/docker/tools-log4j2.properties \
-  -cp '/opt/kafka/libs/*' "$@"
+base_dir=$(cd -- "$(dirname -- "$0")/.." && pwd)
+heap_opts=${KAFKA_HEAP_OPTS:--Xmx256M}
+performance_opts=${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true}
+log4j_opts=${KAFKA_LOG4J_OPTS:--Dlog4j2.configurationFile=$base_dir/config/tools-log4j2.properties}
+# Lists of JVM options: split into words on purpose, as upstream does.
+# shellcheck disable=SC2086
+exec java $heap_opts $performance_opts $log4j_opts ${KAFKA_OPTS-} -cp "$base_dir/libs/*" "$@"
