@@ -7,7 +7,6 @@ run as real processes, each waited for by its own health check.
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from northbridge_stack.ports import free_port
 from northbridge_stack.processes import ManagedProcess
 from northbridge_stack.services import Service
 from northbridge_stack.supervisor import OUR_PREFIXES
-from northbridge_stack.topics import create_topics
 
 from .infrastructure import Infrastructure, infrastructure
 from .otlp import Receiver, receiving
@@ -83,14 +81,6 @@ class Pipeline:
 @pytest.fixture(scope="session")
 def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")
-
-
-@contextmanager
-def kafka_broker(home: Path) -> Iterator[KafkaBroker]:
-    """A broker on free ports with the pipeline's topics, stopped on exit."""
-    with KafkaBroker(home, port=free_port(), controller_port=free_port()) as broker:
-        create_topics(broker.bootstrap_servers)
-        yield broker
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,6 @@ class Infrastructure:
     kafka: KafkaBroker
     redis_url: str
     mailpit: Mailpit
-    how: str  # "containers" or "processes"
 
 
 @contextmanager
@@ -95,7 +94,6 @@ def containers(home: Path) -> Iterator[Infrastructure]:
             kafka=KafkaBroker(home / "kafka-tools", port=ports["KAFKA"]),
             redis_url=f"redis://{LOOPBACK}:{ports['REDIS']}/0",
             mailpit=Mailpit(home / "mailpit", ports["SMTP"], ports["MAILPIT"]),
-            how="containers",
         )
 
 
@@ -103,11 +101,18 @@ def containers(home: Path) -> Iterator[Infrastructure]:
 def processes(home: Path) -> Iterator[Infrastructure]:
     """The local stack's starters on free ports, attached to this test run."""
     with (
-        KafkaBroker(home / "kafka", port=free_port(), controller_port=free_port()) as kafka,
+        kafka_broker(home / "kafka") as kafka,
         RedisServer(home / "redis", port=free_port()) as redis,
         Mailpit(
             home / "mailpit", smtp_port=free_port(), http_port=free_port(), max_messages=0
         ) as mailpit,
     ):
-        create_topics(kafka.bootstrap_servers)
-        yield Infrastructure(kafka, redis.url, mailpit, how="processes")
+        yield Infrastructure(kafka, redis.url, mailpit)
+
+
+@contextmanager
+def kafka_broker(home: Path) -> Iterator[KafkaBroker]:
+    """A broker process on free ports with the pipeline's topics, stopped on exit."""
+    with KafkaBroker(home, port=free_port(), controller_port=free_port()) as broker:
+        create_topics(broker.bootstrap_servers)
+        yield broker

@@ -14,7 +14,8 @@ from northbridge_stack.kafka import KafkaBroker
 from northbridge_stack.ports import free_port
 from northbridge_stack.topics import create_topics
 
-from .conftest import Pipeline, kafka_broker, spawn, status
+from .conftest import Pipeline, spawn, status
+from .infrastructure import kafka_broker
 from .support import produce, wait_for, wait_for_mail
 
 PUBLISH_TIMEOUT_S = 2
