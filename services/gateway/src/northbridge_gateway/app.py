@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from northbridge_gateway.health import healthz, readyz
 from northbridge_gateway.http_server import connection_cap_middleware
 from northbridge_gateway.idempotency import Bindings
-from northbridge_gateway.intake import Desk, intake
+from northbridge_gateway.intake import Desk, closing_signal, intake
 from northbridge_gateway.metrics import GatewayMetrics, exposition, middleware
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
@@ -58,7 +58,6 @@ def build_app(config: GatewayConfig) -> web.Application:
     bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
     acceptances = Acceptances(connection, config.receipt.ttl_s, gateway.publish_timeout_s)
     metrics = GatewayMetrics()
-    desk = Desk(publisher, bindings, acceptances, metrics, gateway)
     app = web.Application(
         # Outermost first: the count sees every answer, the connection cap's 503s included.
         middlewares=[
@@ -72,6 +71,7 @@ def build_app(config: GatewayConfig) -> web.Application:
         client_max_size=gateway.max_body_bytes,
     )
     app[publisher_key] = publisher
+    desk = Desk(publisher, bindings, acceptances, metrics, gateway, closing_signal(app))
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
         tracing.configure("gateway")  # here: after gunicorn forked this worker

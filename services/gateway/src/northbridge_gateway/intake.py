@@ -38,6 +38,7 @@ class Desk:
     acceptances: Acceptances
     metrics: GatewayMetrics
     settings: GatewaySettings
+    closing: asyncio.Event  # set by :func:`closing_signal` when the worker begins to stop
 
 
 def intake(topic: str, desk: Desk) -> Handler:
@@ -53,7 +54,8 @@ def intake(topic: str, desk: Desk) -> Handler:
         if not _is_json(request.content_type):
             raise Refusal(415, f"send the event as application/json, not {request.content_type}")
         key = _idempotency_key(request)
-        event = _validate(await _read_body(request, settings.body_timeout_s))
+        body = await _read_body(request, settings.body_timeout_s, desk.closing, retry_after)
+        event = _validate(body)
         if key is not None:
             await _bind(bindings, key, fingerprint(topic, event), retry_after)
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
@@ -89,21 +91,51 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-async def _read_body(request: web.Request, timeout_s: float) -> bytes:
-    """The whole body (aiohttp answers 413 past client_max_size), or 408 past ``timeout_s``.
+def closing_signal(app: web.Application) -> asyncio.Event:
+    """An event set when aiohttp begins ``app``'s graceful shutdown.
 
-    aiohttp has no read timeout of its own: a client that announces more bytes than it
-    sends would hold the connection, and this handler, for ever. A body already in whole
-    (most: small bodies arrive with their headers) is read without the timer.
+    From then on aiohttp drops every byte that arrives on an open connection (its
+    ``RequestHandler.data_received`` returns early once the connection is closing, aio-libs/
+    aiohttp#2298, "wontfix"), the rest of a body in flight included: a handler still reading
+    one would wait for nothing. It answers 503 at once instead (see :func:`_read_body`).
+    """
+    closing = asyncio.Event()
+
+    async def on_shutdown(_: web.Application) -> None:
+        closing.set()
+
+    app.on_shutdown.append(on_shutdown)
+    return closing
+
+
+async def _read_body(
+    request: web.Request, timeout_s: float, closing: asyncio.Event, retry_after: dict[str, str]
+) -> bytes:
+    """The whole body; 408 past ``timeout_s``, 503 if the worker begins to stop first.
+
+    aiohttp answers 413 itself past ``client_max_size``, but has no read timeout: a client
+    that announces more bytes than it sends would hold the connection, and this handler, for
+    ever. A body already in whole (most: small bodies arrive with their headers) is read
+    without the timer.
     """
     if request.content.is_eof():
         return await request.read()
+    reading = asyncio.ensure_future(request.read())
+    stopping = asyncio.ensure_future(closing.wait())
     try:
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except TimeoutError:
-        detail = f"the body did not arrive within {timeout_s:g} s"
-        raise Refusal(408, detail, close=True) from None
+        done, _ = await asyncio.wait(
+            (reading, stopping), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (reading, stopping):
+            task.cancel()  # a no-op on the one that finished
+    if reading in done:
+        return reading.result()  # or raises aiohttp's 413
+    if stopping in done:
+        detail = "the gateway is shutting down and stopped reading the body; nothing was published"
+        raise Refusal(503, detail, headers=retry_after, close=True)
+    detail = f"the body did not arrive within {timeout_s:g} s"
+    raise Refusal(408, detail, close=True)
 
 
 def _validate(body: bytes) -> Event:
