@@ -30,30 +30,33 @@ def test_sigterm_mid_burst_loses_no_accepted_event(pipeline: Pipeline, tmp_path:
     gateway = spawn(services.gateway(), tmp_path, env)
     accepted: list[str] = []
     first = threading.Event()
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            gateway.wait_until(lambda: gateway_ready(http), timeout=60, what="ready")
 
-        def post(n: int) -> None:
-            try:
-                response = http.post("/v1/North", json={"name": f"drain-{n}", "loc": "x"})
-            except httpx.TransportError:
-                return  # refused or cut before an answer: the client knows to retry
-            if response.status_code == 503:
-                assert "Retry-After" in response.headers, response.text
-                return  # refused while the worker stopped: nothing was published
-            assert response.status_code == 202, response.text
-            accepted.append(response.json()["id"])
-            first.set()
+            def post(n: int) -> None:
+                try:
+                    response = http.post("/v1/North", json={"name": f"drain-{n}", "loc": "x"})
+                except httpx.TransportError:
+                    return  # refused or cut before an answer: the client knows to retry
+                if response.status_code == 503:
+                    assert "Retry-After" in response.headers, response.text
+                    return  # refused while the worker stopped: nothing was published
+                assert response.status_code == 202, response.text
+                accepted.append(response.json()["id"])
+                first.set()
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            futures = [pool.submit(post, n) for n in range(REQUESTS)]
-            assert first.wait(timeout=30)
-            pid = gateway.pid
-            assert pid is not None
-            os.kill(pid, signal.SIGTERM)  # the gunicorn master: it stops its workers gracefully
-            for future in futures:
-                future.result()
-    wait_for(lambda: not gateway.running, timeout=60, what="the gateway to exit")
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                futures = [pool.submit(post, n) for n in range(REQUESTS)]
+                assert first.wait(timeout=30)
+                pid = gateway.pid
+                assert pid is not None
+                os.kill(pid, signal.SIGTERM)  # the gunicorn master: it stops its workers gracefully
+                for future in futures:
+                    future.result()
+        wait_for(lambda: not gateway.running, timeout=60, what="the gateway to exit")
+    finally:
+        gateway.stop()  # a no-op once it exited; a failed assertion must not leave it running
     assert accepted
 
     def read_from_kafka(event_id: str) -> bool:
