@@ -1,20 +1,39 @@
 """The environment variable of every setting the services read, found in the settings models."""
 
+from types import ModuleType
+
 from pydantic_settings import BaseSettings
 
-from northbridge_shared import settings
+import northbridge_bridge.settings
+import northbridge_email_worker.settings
+import northbridge_gateway.settings
+import northbridge_ops.settings
+import northbridge_shared.settings
 
-MODELS = [
-    m
-    for m in vars(settings).values()
-    if isinstance(m, type) and issubclass(m, BaseSettings) and m is not BaseSettings
+# The shared models, then each service's own.
+MODULES: list[ModuleType] = [
+    northbridge_shared.settings,
+    northbridge_gateway.settings,
+    northbridge_bridge.settings,
+    northbridge_email_worker.settings,
+    northbridge_ops.settings,
 ]
+
+MODELS = list(
+    dict.fromkeys(
+        m
+        for module in MODULES
+        for m in vars(module).values()
+        if isinstance(m, type) and issubclass(m, BaseSettings) and m is not BaseSettings
+    )
+)
 
 
 def env_names() -> list[str]:
     """``KAFKA_BOOTSTRAP_SERVERS``, ``GATEWAY_PORT``, ...: one per field of every model."""
-    return [
+    names = (
         f"{model.model_config.get('env_prefix', '')}{name}".upper()
         for model in MODELS
         for name in model.model_fields
-    ]
+    )
+    return list(dict.fromkeys(names))  # BRIDGE_ROUTES is in two models: once here

@@ -21,10 +21,11 @@ from northbridge_bridge.dead_letter import DeadLetter
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.records import Accepted
+from northbridge_bridge.settings import BridgeSettings
 from northbridge_shared.contracts import dead_letter_topic
 from northbridge_shared.identity import derived_event_id
 from northbridge_shared.jobs import MailKind, Route
-from northbridge_shared.settings import BridgeSettings, JobSettings
+from northbridge_shared.settings import JobSettings
 from northbridge_stack.kafka import KafkaBroker
 
 from .support import committed_offsets, read_topic

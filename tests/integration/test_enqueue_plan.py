@@ -9,8 +9,9 @@ from redis import Redis
 
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.records import Accepted, decode
+from northbridge_bridge.settings import BridgeSettings
 from northbridge_shared.contracts import SOUTH_TOPIC
-from northbridge_shared.settings import BridgeSettings, JobSettings
+from northbridge_shared.settings import JobSettings
 
 
 @dataclass

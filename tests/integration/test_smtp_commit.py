@@ -6,8 +6,8 @@ import pytest
 
 from northbridge_email_worker import smtp
 from northbridge_email_worker.render import render
+from northbridge_email_worker.settings import MailSettings, SmtpSettings
 from northbridge_shared.jobs import Delivery
-from northbridge_shared.settings import MailSettings, SmtpSettings
 from northbridge_stack.mailbox import Mailbox
 from northbridge_stack.mailpit import Mailpit
 

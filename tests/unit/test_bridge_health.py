@@ -14,7 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from northbridge_bridge import health
 from northbridge_bridge.consume import Bridge
 from northbridge_bridge.heartbeat import Heartbeat
-from northbridge_shared.settings import BridgeHeartbeat, BridgeSettings, load
+from northbridge_bridge.settings import BridgeHeartbeat, BridgeSettings
+from northbridge_shared.settings import load
 
 
 @pytest.fixture

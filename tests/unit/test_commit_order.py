@@ -20,7 +20,7 @@ from northbridge_bridge.dead_letter import DeadLetter
 from northbridge_bridge.enqueue import Plan
 from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.records import Accepted
-from northbridge_shared.settings import BridgeSettings
+from northbridge_bridge.settings import BridgeSettings
 
 TP = TopicPartition("north-updates", 0)
 GOOD = b'{"name": "ada", "loc": "london"}'

@@ -6,7 +6,7 @@ from typing import Any
 from aiokafka.structs import TopicPartition
 
 from northbridge_bridge.consume import Bridge
-from northbridge_shared.settings import BridgeSettings
+from northbridge_bridge.settings import BridgeSettings
 
 OWNED = TopicPartition("north-updates", 0)
 HANDED_OVER = TopicPartition("north-updates", 1)

@@ -5,9 +5,11 @@ import importlib
 import pytest
 from rq.job import JOB_ID_PATTERN
 
+from northbridge_bridge.settings import BridgeSettings
+from northbridge_gateway.settings import GatewaySettings
 from northbridge_shared.contracts import DELIVER_JOB, dead_letter_topic
 from northbridge_shared.identity import derived_event_id, is_idempotency_key
-from northbridge_shared.settings import BridgeSettings, GatewaySettings, load
+from northbridge_shared.settings import load
 
 
 def test_deliver_job_path_resolves() -> None:

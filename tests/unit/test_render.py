@@ -8,9 +8,9 @@ import pytest
 
 from northbridge_email_worker import render as rendering
 from northbridge_email_worker.render import render
+from northbridge_email_worker.settings import MailSettings
 from northbridge_shared.events import Event
 from northbridge_shared.jobs import Delivery, MailKind
-from northbridge_shared.settings import MailSettings
 
 MAIL = MailSettings(
     sender="nb@example.com", default_recipient="ops@example.com", message_id_domain="nb.example.com"

@@ -13,8 +13,9 @@ from rq.worker import BaseWorker
 
 from northbridge_email_worker import health
 from northbridge_email_worker.dequeue import SafeQueue
+from northbridge_email_worker.settings import WorkerSettings
 from northbridge_email_worker.worker import build_worker
-from northbridge_shared.settings import RedisSettings, WorkerSettings
+from northbridge_shared.settings import RedisSettings
 from northbridge_stack.ports import free_port
 from northbridge_stack.redis_server import RedisServer
 

@@ -3,9 +3,9 @@
 import asyncio
 
 from northbridge_bridge.service import BridgeConfig, serve
+from northbridge_bridge.settings import BridgeSettings
 from northbridge_shared import logging
 from northbridge_shared.settings import (
-    BridgeSettings,
     JobSettings,
     KafkaSettings,
     LogSettings,

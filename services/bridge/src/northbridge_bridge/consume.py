@@ -31,7 +31,7 @@ from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
 from northbridge_bridge.metrics import LAG_EVERY_S, BridgeMetrics
 from northbridge_bridge.records import Accepted, Record, Rejected, decode
 from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
-from northbridge_shared.settings import BridgeSettings
+from northbridge_bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
 

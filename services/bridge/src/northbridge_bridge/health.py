@@ -2,7 +2,7 @@
 
 For a container health check (``["CMD", "python", "-m", "northbridge_bridge.health"]``) and
 for a local process alike: it reads the heartbeat file the loop touches (see
-:class:`~northbridge_shared.settings.BridgeHeartbeat` for what "healthy" means and why the
+:class:`~northbridge_bridge.settings.BridgeHeartbeat` for what "healthy" means and why the
 bound) and needs neither Kafka nor Redis. Otherwise it prints one line to stderr and exits 1.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from northbridge_bridge.settings import BridgeHeartbeat, BridgeSettings
 from northbridge_shared.health import process_running, run_check
-from northbridge_shared.settings import BridgeHeartbeat, BridgeSettings
 
 
 class HeartbeatSettings(BaseSettings, BridgeHeartbeat):

@@ -1,17 +1,15 @@
 """``python -m northbridge_email_worker``: run one rq worker on both queues."""
 
 from northbridge_email_worker.metrics import worker_metrics
+from northbridge_email_worker.settings import MailSettings, SmtpSettings, WorkerSettings
 from northbridge_email_worker.worker import work
 from northbridge_shared import logging, tracing
 from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     LogSettings,
-    MailSettings,
     MetricsSettings,
     ReceiptSettings,
     RedisSettings,
-    SmtpSettings,
-    WorkerSettings,
     load,
 )
 

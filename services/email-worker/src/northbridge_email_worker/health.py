@@ -33,8 +33,9 @@ from rq import worker_registration
 from rq.utils import now, utcparse
 from rq.worker import BaseWorker
 
+from northbridge_email_worker.settings import WorkerHeartbeat, WorkerSettings
 from northbridge_shared.health import process_running, run_check
-from northbridge_shared.settings import RedisSettings, WorkerHeartbeat, WorkerSettings
+from northbridge_shared.settings import RedisSettings
 
 # The default bound on an idle worker's heartbeat age: its WORKER_TTL_S (heartbeats come
 # WORKER_TTL_S - 15 s apart; the other 15 s are rq's room for the round trip).

@@ -13,15 +13,10 @@ from northbridge_email_worker.attempts import Attempts
 from northbridge_email_worker.metrics import worker_metrics
 from northbridge_email_worker.render import render
 from northbridge_email_worker.send_record import Claim, SendRecord
+from northbridge_email_worker.settings import MailSettings, SmtpSettings, WorkerSettings
 from northbridge_shared import tracing
 from northbridge_shared.jobs import Delivery
-from northbridge_shared.settings import (
-    MailSettings,
-    ReceiptSettings,
-    SmtpSettings,
-    WorkerSettings,
-    load,
-)
+from northbridge_shared.settings import ReceiptSettings, load
 
 log = structlog.get_logger(__name__)
 

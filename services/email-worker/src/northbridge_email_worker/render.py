@@ -13,8 +13,8 @@ from email.message import EmailMessage, Message
 from email.mime.text import MIMEText
 from email.utils import formatdate
 
+from northbridge_email_worker.settings import MailSettings
 from northbridge_shared.jobs import Delivery, MailKind
-from northbridge_shared.settings import MailSettings
 
 MAX_LINE = 78  # email.policy.default's max_line_length: longer lines are re-encoded
 

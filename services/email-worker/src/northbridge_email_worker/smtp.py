@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import Any
 
-from northbridge_shared.settings import SmtpSettings
+from northbridge_email_worker.settings import SmtpSettings
 
 # RFC 5321 section 4.5.2: a line starting with "." gets a second one (dot-stuffing).
 _LEADING_DOT = re.compile(rb"(?m)^\.")

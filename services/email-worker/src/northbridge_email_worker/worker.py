@@ -49,7 +49,8 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from northbridge_email_worker.dequeue import SafeQueue
-from northbridge_shared.settings import RedisSettings, WorkerSettings
+from northbridge_email_worker.settings import WorkerSettings
+from northbridge_shared.settings import RedisSettings
 
 log = structlog.get_logger(__name__)
 

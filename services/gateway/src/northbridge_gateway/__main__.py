@@ -1,9 +1,9 @@
 """``python -m northbridge_gateway``: run the HTTP gateway."""
 
 from northbridge_gateway.metrics_folder import name_metrics_folder
+from northbridge_gateway.settings import GatewaySettings
 from northbridge_shared import logging
 from northbridge_shared.settings import (
-    GatewaySettings,
     JobSettings,
     KafkaSettings,
     LogSettings,

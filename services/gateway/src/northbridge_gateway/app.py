@@ -18,16 +18,11 @@ from northbridge_gateway.metrics import GatewayMetrics, exposition, middleware
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
 from northbridge_gateway.receipts import Acceptances, receipt_of
+from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import span_middleware
 from northbridge_shared import tracing
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
-from northbridge_shared.settings import (
-    GatewaySettings,
-    JobSettings,
-    KafkaSettings,
-    ReceiptSettings,
-    RedisSettings,
-)
+from northbridge_shared.settings import JobSettings, KafkaSettings, ReceiptSettings, RedisSettings
 
 ENDPOINTS = {"/v1/North": NORTH_TOPIC, "/v1/South": SOUTH_TOPIC}
 

@@ -18,12 +18,12 @@ from northbridge_gateway.metrics import GatewayMetrics
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
 from northbridge_gateway.receipts import Acceptances
+from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import publishing
 from northbridge_shared import tracing
 from northbridge_shared.contracts import EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
-from northbridge_shared.settings import GatewaySettings
 from northbridge_shared.tracing import to_kafka_headers
 
 log = structlog.get_logger(__name__)

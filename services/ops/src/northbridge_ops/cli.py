@@ -23,15 +23,15 @@ from northbridge_ops.dashboard import Dashboard
 from northbridge_ops.dead_letters import Replayed, Selection
 from northbridge_ops.failed_jobs import Requeued
 from northbridge_ops.load import Outcome, post_events
+from northbridge_ops.settings import DashboardSettings
 from northbridge_shared import logging
 from northbridge_shared.settings import (
-    BridgeSettings,
-    DashboardSettings,
     KafkaSettings,
     LogSettings,
+    QueueSettings,
     ReceiptSettings,
     RedisSettings,
-    WorkerSettings,
+    RouteSettings,
     load,
 )
 
@@ -173,7 +173,7 @@ def jobs_retry_failed(
     ] = None,
 ) -> None:
     """Put every failed job back on its queue; each runs once more."""
-    queues = queue or load(WorkerSettings).queues
+    queues = queue or load(QueueSettings).queues
     with _redis() as redis:
         total = sum(len(failed_jobs.failed_ids(redis, name)) for name in queues)
         with _progress() as progress:
@@ -202,8 +202,8 @@ def dashboard() -> None:
         kafka=load(KafkaSettings),
         receipt=load(ReceiptSettings),
         settings=settings,
-        queues=load(WorkerSettings).queues,
-        topics=sorted(load(BridgeSettings).routes),
+        queues=load(QueueSettings).queues,
+        topics=sorted(load(RouteSettings).routes),
     )
     log.info(
         "dashboard_started",

@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 
 from northbridge_ops import dead_letters, events, failed_jobs, overview
 from northbridge_ops.dead_letters import Selection
-from northbridge_shared.settings import DashboardSettings, KafkaSettings, ReceiptSettings
+from northbridge_ops.settings import DashboardSettings
+from northbridge_shared.settings import KafkaSettings, ReceiptSettings
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,34 @@
+"""The gateway's own settings, ``GATEWAY_*`` (the ones it shares: northbridge_shared.settings)."""
+
+import os
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from northbridge_shared.settings import PositiveSeconds
+
+
+class GatewaySettings(BaseSettings):
+    """The HTTP gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container must listen beyond loopback
+    port: Annotated[int, Field(ge=1, le=65535)] = 9000
+    workers: Annotated[int, Field(ge=1)] = Field(default_factory=lambda: os.cpu_count() or 1)
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    publish_timeout_s: PositiveSeconds = 5.0
+    retry_after_s: Annotated[int, Field(ge=1)] = 5
+    graceful_timeout_s: Annotated[int, Field(ge=1)] = 30
+    linger_ms: Annotated[int, Field(ge=0)] = 5
+    # A body that has not fully arrived this long after its headers gets 408.
+    body_timeout_s: PositiveSeconds = 10.0
+    # An idle keep-alive connection is closed after this; it is also the time a new
+    # connection has to send its request's headers (aiohttp's one timer for both), which is
+    # why it stays short. Behind a load balancer, set it above the balancer's idle timeout
+    # (60 s on most), so the balancer closes first and never sends a request into a
+    # connection the gateway is closing; max_connections then bounds slow clients.
+    keepalive_s: Annotated[int, Field(ge=1)] = 5
+    # Open connections per worker process; the next one gets 503 and is closed.
+    max_connections: Annotated[int, Field(ge=1)] = 1000
