@@ -48,24 +48,28 @@ class Pipeline:
     traces: Receiver
     services: dict[str, ManagedProcess] = field(default_factory=dict)
     metrics_urls: dict[str, str] = field(default_factory=dict)  # of the bridge and workers
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)  # each service started with
 
     def start(self, service: Service, extra_env: dict[str, str] | None = None) -> ManagedProcess:
         """Run ``service`` as ``make up`` does, and wait until its health check passes.
 
-        A bridge or a worker serves its metrics on a free port of its own, and a bridge
-        beats a heartbeat file of its own (its health check reads it).
+        A bridge or a worker serves its metrics on a free port of its own, and beats a
+        heartbeat file of its own (its health check reads it).
         """
         port = free_port()
+        alive = str(self.home / f"{service.name}.alive")
         own = {
             "BRIDGE_METRICS_PORT": str(port),
             "WORKER_METRICS_PORT": str(port),
-            "BRIDGE_HEARTBEAT_FILE": str(self.home / f"{service.name}.alive"),
+            "BRIDGE_HEARTBEAT_FILE": alive,
+            "WORKER_HEARTBEAT_FILE": alive,
         }
         env = {**self.env, **own, **(extra_env or {})}
         process = spawn(service, self.home, env)
+        self.envs[service.name] = env
         self.metrics_urls[service.name] = f"http://127.0.0.1:{port}/metrics"
         process.wait_until(
-            lambda: (pid := process.pid) is not None and services.ready(service, env, pid),
+            lambda: process.running and services.ready(service, env),
             timeout=60,
             what="healthy",
         )
@@ -172,8 +176,12 @@ def pipeline(
 
 
 def spawn(service: Service, home: Path, env: dict[str, str], name: str = "") -> ManagedProcess:
-    """Start ``service`` (the local stack's own command for it) attached to this test run."""
+    """Start ``service`` (the local stack's own command for it) attached to this test run.
+
+    A worker beats a heartbeat file of its own in ``home`` unless ``env`` names one.
+    """
     name = name or service.name
+    env = {"WORKER_HEARTBEAT_FILE": str(home / f"{name}.alive"), **env}
     process = ManagedProcess(name, log_file=home / f"{name}.log", pid_file=home / f"{name}.pid")
     process.spawn(service.argv(), env=env)
     return process

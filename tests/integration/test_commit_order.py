@@ -19,10 +19,10 @@ from rq.job import Job
 from northbridge_bridge.consume import Bridge
 from northbridge_bridge.dead_letter import DeadLetter
 from northbridge_bridge.enqueue import Enqueuer
-from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.records import Accepted
 from northbridge_bridge.settings import BridgeSettings
 from northbridge_shared.contracts import dead_letter_topic
+from northbridge_shared.heartbeat import Heartbeat
 from northbridge_shared.identity import derived_event_id
 from northbridge_shared.jobs import MailKind, Route
 from northbridge_shared.settings import JobSettings

@@ -154,7 +154,7 @@ def test_a_worker_outlives_redis_going_away_mid_job(
         assert worker.running
         own_redis.start()
         wait_for(lambda: registered(redis, worker), timeout=30, what="the worker back")
-        assert health(own_redis.url, worker).returncode == 0
+        assert health(tmp_path, worker).returncode == 0
     finally:
         redis.close()
         worker.stop()
@@ -179,11 +179,12 @@ def test_a_worker_started_before_redis_waits_for_it(pipeline: Pipeline, tmp_path
         worker.stop()
 
 
-def health(redis_url: str, worker: ManagedProcess) -> subprocess.CompletedProcess[str]:
-    """The worker's own health command, asking about this one process."""
+def health(home: Path, worker: ManagedProcess) -> subprocess.CompletedProcess[str]:
+    """The worker's own health command, reading this process's heartbeat (see spawn)."""
+    alive = home / f"{worker.name}.alive"
     return subprocess.run(
-        [sys.executable, "-m", "northbridge_email_worker.health", "--pid", str(worker.pid)],
-        env=os.environ | {"REDIS_URL": redis_url},
+        [sys.executable, "-m", "northbridge_email_worker.health"],
+        env=os.environ | {"WORKER_HEARTBEAT_FILE": str(alive)},
         capture_output=True,
         text=True,
         timeout=30,

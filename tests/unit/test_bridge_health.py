@@ -13,8 +13,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from northbridge_bridge import health
 from northbridge_bridge.consume import Bridge
-from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.settings import BridgeHeartbeat, BridgeSettings
+from northbridge_shared.heartbeat import Heartbeat
 from northbridge_shared.settings import load
 
 
@@ -182,7 +182,7 @@ class CountingHeartbeat(Heartbeat):
         super().__init__(Path("unused"))
         self.beats = 0
 
-    def beat(self) -> None:
+    def beat(self, ahead_s: float = 0.0) -> None:
         self.beats += 1
 
 

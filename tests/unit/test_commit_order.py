@@ -18,9 +18,9 @@ from northbridge_bridge import consume
 from northbridge_bridge.consume import Bridge, HandOver, StoppedError
 from northbridge_bridge.dead_letter import DeadLetter
 from northbridge_bridge.enqueue import Plan
-from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.records import Accepted
 from northbridge_bridge.settings import BridgeSettings
+from northbridge_shared.heartbeat import Heartbeat
 
 TP = TopicPartition("north-updates", 0)
 GOOD = b'{"name": "ada", "loc": "london"}'

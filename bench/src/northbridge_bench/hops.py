@@ -16,7 +16,6 @@ Redis and the SMTP sink, which it needs), and its output is the next hop's input
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,13 +113,12 @@ class Bench:
     async def start(self, names: Sequence[str]) -> None:
         """Start ``names`` and wait until each one's own health check passes."""
         await asyncio.to_thread(self.supervisor.start_programs, names)
-        env = os.environ | services.service_env(self.layout)
         deadline = time.monotonic() + READY_S
         for name in names:
+            service = services.by_name(name)
             while True:
-                pid = self.supervisor.states()[name].pid
-                service = services.by_name(name)
-                if pid and await asyncio.to_thread(services.ready, service, env, pid):
+                running = self.supervisor.states()[name].pid
+                if running and await asyncio.to_thread(services.serving, service, self.layout):
                     break
                 if time.monotonic() > deadline:
                     raise StackError(f"{name} did not become ready within {READY_S:g} s")

@@ -213,7 +213,6 @@ async def _committed_to_the_end(bootstrap: str) -> bool:
 def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
     """The parts not running and serving once they had a minute to come back."""
     servers = {"kafka": layout.kafka(), "redis": layout.redis(), "mailpit": layout.mailpit()}
-    env = os.environ | services.service_env(layout)
     deadline = time.monotonic() + READY_WAIT_S
     down: list[str] = []
     while time.monotonic() < deadline:
@@ -225,7 +224,7 @@ def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
             or not (
                 servers[name].serving()
                 if name in servers
-                else services.ready(services.by_name(name), env, state.pid)
+                else services.serving(services.by_name(name), layout)
             )
         ]
         if not down:

@@ -71,9 +71,13 @@ def program(service: Service, layout: StackLayout) -> Program:
     if service.name.startswith(WORKER):
         # Each worker serves /metrics on a port of its own: the first one's, plus N - 1.
         number = int(service.name.rsplit("-", 1)[1])
-        port = {"WORKER_METRICS_PORT": str(layout.worker_metrics_port + number - 1)}
+        # And beats a heartbeat file of its own (compose: one per container, the default).
+        own = {
+            "WORKER_METRICS_PORT": str(layout.worker_metrics_port + number - 1),
+            "WORKER_HEARTBEAT_FILE": str(layout.root / f"{service.name}.alive"),
+        }
         # A worker finishes its job first: JOB_TIMEOUT_S (60 s) and a margin, as compose.
-        return Program(service.name, service.argv(), 30, 70, service_env(layout) | port)
+        return Program(service.name, service.argv(), 30, 70, service_env(layout) | own)
     # The gateway drains for GATEWAY_GRACEFUL_TIMEOUT_S (30 s); the bridge ends its batch.
     return Program(service.name, service.argv(), 20, 35, service_env(layout))
 
@@ -82,8 +86,8 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     """What every service's launcher exports: the user's settings, pointed at this stack.
 
     Where to find Kafka, Redis and SMTP is the stack's to say (it started them), and where
-    the bridge's heartbeat is; every other northbridge setting the user exported wins,
-    e.g. ``LOG_FORMAT=console`` or ``GATEWAY_WORKERS=4``.
+    the bridge's heartbeat is (each worker's: :func:`program`); every other northbridge
+    setting the user exported wins, e.g. ``LOG_FORMAT=console`` or ``GATEWAY_WORKERS=4``.
     """
     env = our_settings(os.environ)
     env.setdefault("GATEWAY_HOST", LOOPBACK)
@@ -102,8 +106,8 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     }
 
 
-def ready(service: Service, env: Mapping[str, str], pid: int) -> bool:
-    """Whether ``service`` (running as ``pid`` with ``env``) serves, by its health check.
+def ready(service: Service, env: Mapping[str, str]) -> bool:
+    """Whether ``service`` (running with ``env``) serves, by its health check.
 
     The same check compose's healthcheck runs in its container: ``GET /readyz`` of the
     gateway, ``GET /`` of the dashboard, the bridge's and the worker's health commands. It
@@ -115,7 +119,12 @@ def ready(service: Service, env: Mapping[str, str], pid: int) -> bool:
         return answers(f"http://{LOOPBACK}:{env['DASHBOARD_PORT']}/")
     if service.module == "northbridge_bridge":
         return _healthy(["northbridge_bridge.health"], env)
-    return _healthy(["northbridge_email_worker.health", "--pid", str(pid)], env)
+    return _healthy(["northbridge_email_worker.health"], env)
+
+
+def serving(service: Service, layout: StackLayout) -> bool:
+    """Whether ``service``, as the local stack runs it, passes its health check."""
+    return ready(service, {**os.environ, **program(service, layout).env})
 
 
 def _healthy(command: list[str], env: Mapping[str, str]) -> bool:

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from northbridge_stack import mailpit
@@ -26,8 +27,7 @@ from northbridge_stack.services import (
     Service,
     pipeline,
     program,
-    ready,
-    service_env,
+    serving,
 )
 from northbridge_stack.supervisor import Program, State, Supervisor
 from northbridge_stack.tool_scripts import write_tool_scripts
@@ -183,11 +183,7 @@ def _start_services(
             DASHBOARD: f"http://{LOOPBACK}:{layout.dashboard_port}",
         }.get(service.name, "")
 
-        def serving(service: Service = service) -> bool:
-            env = os.environ | service_env(layout)
-            return ready(service, env, supervisor.states()[service.name].pid)
-
-        readiness.wait(service.name, serving, SERVICE_READY_S, where)
+        readiness.wait(service.name, partial(serving, service, layout), SERVICE_READY_S, where)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ the jobs are in Redis, so a crash at any point re-reads (and dedupes) rather tha
 A poll that raises because aiokafka cannot decode a record does not stop the loop: see
 :meth:`Bridge._recover` and :mod:`northbridge_bridge.salvage`.
 
-Every turn of the loop beats the heartbeat (see :mod:`northbridge_bridge.heartbeat`): each
+Every turn of the loop beats the heartbeat (see :mod:`northbridge_shared.heartbeat`): each
 poll, empty or not, each attempt at a batch step, and each second of a retry's backoff. So
 a bridge retrying through a Redis outage is alive (and logs ``batch_step_failed``), while
 one stuck in a single call, or gone, is not.
@@ -27,11 +27,11 @@ from redis.exceptions import RedisError
 
 from northbridge_bridge.dead_letter import DeadLetter, send_dead_letters
 from northbridge_bridge.enqueue import Enqueuer, Plan
-from northbridge_bridge.heartbeat import EVERY_S, Heartbeat
 from northbridge_bridge.metrics import LAG_EVERY_S, BridgeMetrics
 from northbridge_bridge.records import Accepted, Record, Rejected, decode
 from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
 from northbridge_bridge.settings import BridgeSettings
+from northbridge_shared.heartbeat import EVERY_S, Heartbeat
 
 log = structlog.get_logger(__name__)
 

@@ -22,10 +22,10 @@ from redis.retry import Retry
 
 from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
-from northbridge_bridge.heartbeat import Heartbeat
 from northbridge_bridge.metrics import BridgeMetrics, QueueCollector
 from northbridge_bridge.settings import BridgeSettings
 from northbridge_shared import tracing
+from northbridge_shared.heartbeat import Heartbeat
 from northbridge_shared.metrics import serve as serve_metrics
 from northbridge_shared.settings import (
     JobSettings,

@@ -1,28 +1,43 @@
 """The email-worker's own settings: ``WORKER_*``, ``SMTP_*``, ``MAIL_*``."""
 
+import tempfile
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from northbridge_shared.settings import LogLevel, PositiveSeconds, QueueSettings
 
 
-class WorkerHeartbeat(BaseModel):
-    """rq's worker TTL: how often an idle worker shows it is alive, and its health check's bound.
+def _default_heartbeat_file() -> Path:
+    # The system temp dir (TMPDIR, else /tmp): writable by any user, even one without a HOME.
+    return Path(tempfile.gettempdir()) / "northbridge-email-worker.alive"
 
-    A plain model, part of :class:`WorkerSettings`, so that the health check reads it alone.
-    An idle rq worker blocks on its queues for ``ttl_s - 15`` s, then writes its heartbeat
-    and runs its maintenance if due; rq's default (420 s) would leave a gone worker looking
-    alive, and its maintenance waiting, for minutes.
+
+class WorkerHeartbeat(BaseModel):
+    """The worker's liveness file: rq's loop touches it, its health check reads it.
+
+    A plain model, part of :class:`WorkerSettings`, so that the health check reads these two
+    settings alone. The same rule as the bridge's (see :mod:`northbridge_shared.heartbeat`):
+    healthy means the loop turned within ``heartbeat_max_age_s`` and its process runs. An
+    idle worker turns every ``WORKER_TTL_S - 15`` s (its wait on the queues), a worker
+    waiting for Redis every few seconds; a worker starting a job dates its beat forward by
+    rq's deadline for that job (its timeout plus ``WORKER_ABANDONED_AFTER_TIMEOUT_S``).
+    Several workers on one host need a file each (the local stack names them).
     """
 
-    ttl_s: Annotated[int, Field(ge=20)] = 30
+    heartbeat_file: Path = Field(default_factory=_default_heartbeat_file)
+    heartbeat_max_age_s: PositiveSeconds = 60.0
 
 
 class WorkerSettings(QueueSettings, WorkerHeartbeat):
     """The email-worker processes."""
 
+    # rq's worker TTL: an idle worker blocks on its queues for ttl_s - 15 s, then renews its
+    # record in Redis and runs its maintenance if due; rq's default (420 s) would leave a
+    # gone worker listed, and its maintenance waiting, for minutes.
+    ttl_s: Annotated[int, Field(ge=20)] = 30
     # "simple" runs jobs in the worker process (fast); "fork" isolates each job in a child.
     mode: Literal["simple", "fork"] = "simple"
     send_record_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
@@ -42,6 +57,18 @@ class WorkerSettings(QueueSettings, WorkerHeartbeat):
     rq_log_level: LogLevel = "WARNING"
     # /metrics on METRICS_HOST; 0: not served. Each worker on one host needs its own.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9102
+
+    @field_validator("ttl_s")
+    @classmethod
+    def _idle_turn_within_heartbeat(cls, value: int, info: ValidationInfo) -> int:
+        # An idle worker turns once per wait on its queues: a longer wait would read as dead.
+        max_age_s = info.data.get("heartbeat_max_age_s")  # absent when itself invalid
+        if max_age_s is not None and value - 15 >= max_age_s / 2:
+            raise ValueError(
+                "less 15 s (an idle worker's wait on its queues) must be under half of"
+                f" WORKER_HEARTBEAT_MAX_AGE_S ({max_age_s:g} s)"
+            )
+        return value
 
 
 class SmtpSettings(BaseSettings):

@@ -25,6 +25,10 @@ So (the numbers are settings, see WorkerSettings):
 And, for speed (make bench): the worker's own heartbeat at most once a second, and no state
 write that changes nothing.
 
+Liveness is a file, as the bridge's (see :mod:`northbridge_shared.heartbeat`): rq's
+heartbeat hook touches it whenever the loop turns, a job's start dates it forward by rq's
+deadline for that job, and the wait for Redis beats it too.
+
 The hooks (``get_heartbeat_ttl``, ``heartbeat``, ``set_state``, ``request_stop``,
 ``prepare_job_execution``, ``run_maintenance_tasks``, ``max_connection_wait_time``,
 ``dequeue_any``, the scheduler's lock key) are rq's internals, hence rq is pinned to 3.0.
@@ -50,6 +54,7 @@ from rq.worker import BaseWorker
 
 from northbridge_email_worker.dequeue import SafeQueue
 from northbridge_email_worker.settings import WorkerSettings
+from northbridge_shared.heartbeat import Heartbeat
 from northbridge_shared.settings import RedisSettings
 
 log = structlog.get_logger(__name__)
@@ -74,6 +79,7 @@ class HealingMixin:
 
     max_connection_wait_time = RECONNECT_MAX_S  # rq's backoff cap for a lost dequeue (60 s)
     asked_to_stop = False
+    liveness: Heartbeat  # set by build_worker
     connection: Redis  # rq's, for the type checker
     queues: list[Queue]
 
@@ -99,6 +105,8 @@ class HealingMixin:
         """
         del remove_from_intermediate_queue
         super().prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[misc]
+        # No turn of the loop until the job ends: at rq's deadline for it at the latest.
+        self.liveness.beat(ahead_s=self.get_heartbeat_ttl(job))  # type: ignore[attr-defined]
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """The worker's heartbeat, at most once a second when it renews only the default TTL.
@@ -108,6 +116,7 @@ class HealingMixin:
         time (make bench --profile). A beat renews a TTL of ``WORKER_TTL_S + 60`` s, so one a
         second loses nothing; beats with a TTL of their own (a job's) or in a pipeline pass.
         """
+        self.liveness.beat()
         last: datetime | None = getattr(self, "last_heartbeat", None)
         renewal = timeout is None and pipeline is None
         if renewal and last is not None and (now() - last).total_seconds() < HEARTBEAT_EVERY_S:
@@ -146,7 +155,9 @@ class HealingForkWorker(HealingMixin, Worker):
     """A child process per job; rq extends the job's entry while the child runs."""
 
 
-def build_worker(worker: WorkerSettings, redis: RedisSettings | Redis) -> BaseWorker:
+def build_worker(
+    worker: WorkerSettings, redis: RedisSettings | Redis, liveness: Heartbeat | None = None
+) -> BaseWorker:
     """A worker on the configured queues, JSON serializer, simple or forking.
 
     rq talks to Redis already here (it names its connection), so this raises when Redis
@@ -163,33 +174,42 @@ def build_worker(worker: WorkerSettings, redis: RedisSettings | Redis) -> BaseWo
         "worker_ttl": worker.ttl_s,
         "maintenance_interval": worker.maintenance_interval_s,
     }
+    built: HealingForkWorker | HealingSimpleWorker
     if worker.mode == "fork":
-        return HealingForkWorker(queues, **options)
-    simple = HealingSimpleWorker(queues, **options)
-    simple.abandoned_after_timeout_s = worker.abandoned_after_timeout_s
-    return simple
+        built = HealingForkWorker(queues, **options)
+    else:
+        built = HealingSimpleWorker(queues, **options)
+        built.abandoned_after_timeout_s = worker.abandoned_after_timeout_s
+    built.liveness = liveness or Heartbeat(worker.heartbeat_file)
+    return built
 
 
 def work(worker: WorkerSettings, redis: RedisSettings, logging_level: str) -> None:
     """Run rq workers until SIGTERM: a new one whenever one could not start or quit for Redis."""
     connection = Redis.from_url(redis.url)
-    while True:
-        current: BaseWorker | None = None
-        try:
-            current = build_worker(worker, connection)
-            current.work(with_scheduler=True, logging_level=logging_level)
-        except REDIS_DOWN as error:
-            log.warning("worker_lost_redis", error=repr(error))
-        if getattr(current, "asked_to_stop", False):
-            return
-        if not _wait_for_redis(connection, current):
-            return
+    liveness = Heartbeat(worker.heartbeat_file)
+    liveness.clear()  # a file left by a killed worker is not this one's
+    try:
+        while True:
+            current: BaseWorker | None = None
+            try:
+                current = build_worker(worker, connection, liveness)
+                current.work(with_scheduler=True, logging_level=logging_level)
+            except REDIS_DOWN as error:
+                log.warning("worker_lost_redis", error=repr(error))
+            if getattr(current, "asked_to_stop", False):
+                return
+            if not _wait_for_redis(connection, current, liveness):
+                return
+    finally:
+        liveness.clear()  # stopped is not alive
 
 
-def _wait_for_redis(connection: Redis, worker: BaseWorker | None) -> bool:
-    """Wait until Redis answers (True), or a stop is asked meanwhile (False)."""
+def _wait_for_redis(connection: Redis, worker: BaseWorker | None, liveness: Heartbeat) -> bool:
+    """Wait until Redis answers (True), or a stop is asked meanwhile (False); alive meanwhile."""
     delay = 1.0
     while not getattr(worker, "asked_to_stop", False):
+        liveness.beat()
         try:
             connection.ping()
         except REDIS_DOWN as error:
