@@ -174,7 +174,7 @@ def pipeline(
 def spawn(service: Service, home: Path, env: dict[str, str], name: str = "") -> ManagedProcess:
     """Start ``service`` (the local stack's own command for it) attached to this test run."""
     name = name or service.name
-    process = ManagedProcess(name, log_file=home / f"{name}.log", pid_file=home / f"{name}.pid")
+    process = ManagedProcess(name, log_file=home / f"{name}.log")
     process.spawn(service.argv(), env=env)
     return process
 

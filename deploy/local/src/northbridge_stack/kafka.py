@@ -16,8 +16,7 @@ from aiokafka.errors import KafkaError
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath
 from northbridge_stack.ports import LOOPBACK, accepts
-from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 
 BROKER_MAIN: Final = "kafka.Kafka"
 STORAGE_TOOL: Final = "kafka.tools.StorageTool"
@@ -91,7 +90,7 @@ DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
 
 
 class KafkaBroker(Server):
-    """One KRaft node on 127.0.0.1: config, data and (by default) log and pid file in ``home``."""
+    """One KRaft node on 127.0.0.1: config, data and (by default) log in ``home``."""
 
     def __init__(
         self,
@@ -100,16 +99,9 @@ class KafkaBroker(Server):
         controller_port: int = 9093,
         *,
         log_file: Path | None = None,
-        pid_file: Path | None = None,
     ) -> None:
         """Describe the broker; nothing runs or is written until :meth:`start`."""
-        super().__init__(
-            ManagedProcess(
-                "kafka",
-                log_file=log_file or home / "kafka.log",
-                pid_file=pid_file or home / "kafka.pid",
-            )
-        )
+        super().__init__("kafka", log_file or home / "kafka.log")
         self.home = home
         self.port = port
         self.controller_port = controller_port

@@ -19,8 +19,7 @@ from typing import Final
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.ports import LOOPBACK
-from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 
 MODULE: Final = "github.com/axllent/mailpit"
 # The minor version compose.yaml pins; its front end builds from the npm registry (v1.33's
@@ -76,7 +75,7 @@ class Mailpit(Server):
 
     ready_what = "answering readyz"
 
-    def __init__(  # noqa: PLR0913 - its ports and files, each overridable by a test
+    def __init__(
         self,
         home: Path,
         smtp_port: int = 1025,
@@ -84,16 +83,9 @@ class Mailpit(Server):
         *,
         max_messages: int = DEFAULT_MAX_MESSAGES,
         log_file: Path | None = None,
-        pid_file: Path | None = None,
     ) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
-        super().__init__(
-            ManagedProcess(
-                "mailpit",
-                log_file=log_file or home / "mailpit.log",
-                pid_file=pid_file or home / "mailpit.pid",
-            )
-        )
+        super().__init__("mailpit", log_file or home / "mailpit.log")
         self.home = home
         self.smtp_port = smtp_port
         self.http_port = http_port
