@@ -116,11 +116,10 @@ class KafkaBroker(Server):
 
     def command(self) -> tuple[list[str], None]:
         """Write the config, format the storage once; the broker's java command."""
-        classpath = kafka_classpath()
         self._write_config()
-        self._format_storage(classpath)
+        self._format_storage()
         argv = [_java(), *BROKER_JVM, f"-Dlog4j2.configurationFile={BROKER_LOG4J}"]
-        return [*argv, "-cp", classpath, BROKER_MAIN, str(self._server_properties)], None
+        return [*argv, "-cp", kafka_classpath(), BROKER_MAIN, str(self._server_properties)], None
 
     def tool_argv(self, main_class: str, *args: str) -> list[str]:
         """The java command running one of Kafka's command-line tools from the same jars."""
@@ -170,13 +169,14 @@ class KafkaBroker(Server):
             + "\n"
         )
 
-    def _format_storage(self, classpath: str) -> None:
+    def _format_storage(self) -> None:
         # Formatting is once per data dir: meta.properties is what StorageTool writes.
         if (self._data_dir / "meta.properties").exists():
             return
-        argv = [_java(), *TOOL_JVM, f"-Dlog4j2.configurationFile={TOOLS_LOG4J}"]
-        argv += ["-cp", classpath, STORAGE_TOOL, "format", "--ignore-formatted"]
-        argv += ["-t", _cluster_id(), "-c", str(self._server_properties)]
+        config = str(self._server_properties)
+        argv = self.tool_argv(
+            STORAGE_TOOL, "format", "--ignore-formatted", "-t", _cluster_id(), "-c", config
+        )
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")

@@ -106,14 +106,11 @@ class Mailpit(Server):
         argv += ["--smtp-disable-rdns", "--disable-version-check"]
         return argv, {}
 
-    def health_argv(self) -> list[str]:
-        """Mailpit's own health command, as compose's healthcheck runs it."""
-        return [str(binary()), "readyz", "--listen", f"{LOOPBACK}:{self.http_port}"]
-
     def serving(self) -> bool:
-        """``mailpit readyz`` exits 0."""
+        """Mailpit's own health command (as compose's healthcheck runs it) exits 0."""
+        argv = [str(binary()), "readyz", "--listen", f"{LOOPBACK}:{self.http_port}"]
         try:
-            done = subprocess.run(self.health_argv(), capture_output=True, timeout=5, check=False)
+            done = subprocess.run(argv, capture_output=True, timeout=5, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
