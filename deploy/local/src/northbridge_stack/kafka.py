@@ -90,18 +90,11 @@ DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
 
 
 class KafkaBroker(Server):
-    """One KRaft node on 127.0.0.1: config, data and (by default) log in ``home``."""
+    """One KRaft node on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(
-        self,
-        home: Path,
-        port: int = 9092,
-        controller_port: int = 9093,
-        *,
-        log_file: Path | None = None,
-    ) -> None:
+    def __init__(self, home: Path, port: int = 9092, controller_port: int = 9093) -> None:
         """Describe the broker; nothing runs or is written until :meth:`start`."""
-        super().__init__("kafka", log_file or home / "kafka.log")
+        super().__init__("kafka", home / "kafka.log")
         self.home = home
         self.port = port
         self.controller_port = controller_port

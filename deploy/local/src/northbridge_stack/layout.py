@@ -75,20 +75,11 @@ class StackLayout:
 
     def kafka(self) -> KafkaBroker:
         """The stack's broker: its config, data and readiness (supervisord runs it)."""
-        return KafkaBroker(
-            self.root / "kafka",
-            self.kafka_port,
-            self.controller_port,
-            log_file=self.log("kafka"),
-        )
+        return KafkaBroker(self.root / "kafka", self.kafka_port, self.controller_port)
 
     def redis(self) -> RedisServer:
         """The stack's Redis: its config, data and readiness (supervisord runs it)."""
-        return RedisServer(
-            self.root / "redis",
-            self.redis_port,
-            log_file=self.log("redis"),
-        )
+        return RedisServer(self.root / "redis", self.redis_port)
 
     def mailpit(self) -> Mailpit:
         """The stack's Mailpit: its database and readiness (supervisord runs it)."""
@@ -97,7 +88,6 @@ class StackLayout:
             self.smtp_port,
             self.mailpit_port,
             max_messages=self.mailpit_max_messages,
-            log_file=self.log("mailpit"),
         )
 
 

@@ -82,10 +82,9 @@ class Mailpit(Server):
         http_port: int = 8025,
         *,
         max_messages: int = DEFAULT_MAX_MESSAGES,
-        log_file: Path | None = None,
     ) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
-        super().__init__("mailpit", log_file or home / "mailpit.log")
+        super().__init__("mailpit", home / "mailpit.log")
         self.home = home
         self.smtp_port = smtp_port
         self.http_port = http_port

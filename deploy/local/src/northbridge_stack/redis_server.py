@@ -27,11 +27,11 @@ maxmemory-policy noeviction
 
 
 class RedisServer(Server):
-    """One redis-server on 127.0.0.1 with its config, data and (by default) log in ``home``."""
+    """One redis-server on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(self, home: Path, port: int = 6379, *, log_file: Path | None = None) -> None:
+    def __init__(self, home: Path, port: int = 6379) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
-        super().__init__("redis", log_file or home / "redis.log")
+        super().__init__("redis", home / "redis.log")
         self.home = home
         self.port = port
 
