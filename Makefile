@@ -33,6 +33,12 @@ else ifeq ($(filter $(MODE),local compose),)
   endif
 endif
 
+# $(call apt_install,NAME): the Debian package NAME unless its command NAME is on PATH, timed;
+# it waits for another apt run's lock rather than failing.
+apt_install = command -v $(1) >/dev/null || { echo "installing $(1) with apt-get"; start=$$SECONDS; \
+	apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive \
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq $(1) >/dev/null; echo "$(1) installed in $$((SECONDS - start)) s"; }
+
 .PHONY: help install up down ps logs produce test browser chaos bench bench-tools lint fmt
 
 help: ## list the targets
@@ -46,61 +52,43 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 		echo "installing uv with pip"; python3 -m pip install --quiet uv 2>/dev/null || \
 		python3 -m pip install --quiet --break-system-packages uv; }  # Debian's python refuses plain pip (PEP 668)
 	@$(UV) sync --frozen --quiet
-	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server with apt-get"; start=$$SECONDS; \
-		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq redis-server >/dev/null; \
-		echo "redis-server installed in $$((SECONDS - start)) s"; }
+	@$(call apt_install,redis-server)
 	@$(UV) run northbridge-stack fetch
 
+# $(call by_mode,COMPOSE COMMAND,LOCAL COMMAND): the one for this MODE.
+by_mode = $(if $(filter compose,$(MODE)),$(1),$(2))
+
+up: $(call by_mode,,install) ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 ifeq ($(MODE),compose)
-up: ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
 	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
 		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
 		"registry: run deploy/offline/bootstrap once (README: No registry?)." >&2; exit 1; }
-	@mkdir -p $(dir $(MODE_FILE)) && echo compose > $(MODE_FILE)
 	@echo "gateway http://$$($(COMPOSE) port gateway 9000), dashboard http://$$($(COMPOSE) port dashboard 9180), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
-
-down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
-	@$(COMPOSE) down --remove-orphans
-	@rm -f $(MODE_FILE)
-
-ps: ## show each component: state, ports; health (compose), pid, uptime, restarts (local)
-	@$(COMPOSE) ps --all
-
-logs: ## follow every service's log (Ctrl-C ends)
-	@$(COMPOSE) logs --follow || [ $$? -eq 130 ]
-
-produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
-	@$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka /opt/kafka/bin/kafka-console-producer.sh \
-		--bootstrap-server localhost:9092 --topic $(TOPIC)
 else
-up: install ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
-	@mkdir -p $(dir $(MODE_FILE)) && echo local > $(MODE_FILE)
+endif
+	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE)
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
-	@$(UV) run northbridge-stack down
+	@$(call by_mode,$(COMPOSE) down --remove-orphans,$(UV) run northbridge-stack down)
 	@rm -f $(MODE_FILE)
 
 ps: ## show each component: state, ports; health (compose), pid, uptime, restarts (local)
-	@$(UV) run northbridge-stack ps
+	@$(call by_mode,$(COMPOSE) ps --all,$(UV) run northbridge-stack ps)
 
 logs: ## follow every service's log (Ctrl-C ends)
-	@$(UV) run northbridge-stack logs || [ $$? -eq 130 ]
+	@$(call by_mode,$(COMPOSE) logs --follow,$(UV) run northbridge-stack logs) || [ $$? -eq 130 ]
 
 produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
-	@$(UV) run northbridge-stack produce $(TOPIC)
-endif
+	@$(call by_mode,$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka \
+		/opt/kafka/bin/kafka-console-producer.sh --bootstrap-server localhost:9092 --topic,$(UV) run northbridge-stack produce) $(TOPIC)
 
 test: install browser ## run the tests (they start their own Kafka, Redis, Mailpit; compose ones need an engine)
 	$(UV) run pytest
 
 browser: ## install Debian's chromium for the dashboard's browser test, if missing (make test runs it)
-	@command -v chromium >/dev/null || { \
-		echo "installing chromium with apt-get (for the dashboard's browser test)"; start=$$SECONDS; \
-		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null; \
-		echo "chromium installed in $$((SECONDS - start)) s"; }
+	@$(call apt_install,chromium)
 
 # Extra options for the chaos run, e.g. CHAOS_ARGS="--seconds 60 --rate 20".
 CHAOS_ARGS ?=
@@ -116,9 +104,7 @@ bench: install bench-tools ## each hop and the whole pipeline under load on a st
 	BENCH_VEGETA=$(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) $(UV) run northbridge-bench $(BENCH_ARGS)
 
 bench-tools: ## install wrk (apt-get) and vegeta (go install), if missing
-	@command -v wrk >/dev/null || { \
-		echo "installing wrk with apt-get"; \
-		apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >/dev/null; }
+	@$(call apt_install,wrk)
 	@test -x $(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) || { \
 		command -v go >/dev/null || { echo "go is needed to build vegeta: apt-get install -y golang" >&2; exit 1; }; \
 		echo "building vegeta $(VEGETA_VERSION) from the Go module proxy"; mkdir -p $(BENCH_TOOLS); \

@@ -182,7 +182,7 @@ def spawn(service: Service, home: Path, env: dict[str, str], name: str = "") -> 
     """
     name = name or service.name
     env = {"WORKER_HEARTBEAT_FILE": str(home / f"{name}.alive"), **env}
-    process = ManagedProcess(name, log_file=home / f"{name}.log", pid_file=home / f"{name}.pid")
+    process = ManagedProcess(name, log_file=home / f"{name}.log")
     process.spawn(service.argv(), env=env)
     return process
 

@@ -35,9 +35,7 @@ def start_dashboard(pipeline: Pipeline, name: str, *, actions: bool) -> tuple[Ma
         "DASHBOARD_PORT": str(port),
         "DASHBOARD_ACTIONS": "true" if actions else "false",
     }
-    process = ManagedProcess(
-        name, log_file=pipeline.home / f"{name}.log", pid_file=pipeline.home / f"{name}.pid"
-    )
+    process = ManagedProcess(name, log_file=pipeline.home / f"{name}.log")
     process.spawn([sys.executable, "-m", "northbridge_ops", "dashboard"], env=env)
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=5) as http:

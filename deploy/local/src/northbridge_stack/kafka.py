@@ -16,8 +16,7 @@ from aiokafka.errors import KafkaError
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath
 from northbridge_stack.ports import LOOPBACK, accepts
-from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 
 BROKER_MAIN: Final = "kafka.Kafka"
 STORAGE_TOOL: Final = "kafka.tools.StorageTool"
@@ -91,25 +90,11 @@ DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
 
 
 class KafkaBroker(Server):
-    """One KRaft node on 127.0.0.1: config, data and (by default) log and pid file in ``home``."""
+    """One KRaft node on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(
-        self,
-        home: Path,
-        port: int = 9092,
-        controller_port: int = 9093,
-        *,
-        log_file: Path | None = None,
-        pid_file: Path | None = None,
-    ) -> None:
+    def __init__(self, home: Path, port: int = 9092, controller_port: int = 9093) -> None:
         """Describe the broker; nothing runs or is written until :meth:`start`."""
-        super().__init__(
-            ManagedProcess(
-                "kafka",
-                log_file=log_file or home / "kafka.log",
-                pid_file=pid_file or home / "kafka.pid",
-            )
-        )
+        super().__init__("kafka", home / "kafka.log")
         self.home = home
         self.port = port
         self.controller_port = controller_port
@@ -124,11 +109,10 @@ class KafkaBroker(Server):
 
     def command(self) -> tuple[list[str], None]:
         """Write the config, format the storage once; the broker's java command."""
-        classpath = kafka_classpath()
         self._write_config()
-        self._format_storage(classpath)
+        self._format_storage()
         argv = [_java(), *BROKER_JVM, f"-Dlog4j2.configurationFile={BROKER_LOG4J}"]
-        return [*argv, "-cp", classpath, BROKER_MAIN, str(self._server_properties)], None
+        return [*argv, "-cp", kafka_classpath(), BROKER_MAIN, str(self._server_properties)], None
 
     def tool_argv(self, main_class: str, *args: str) -> list[str]:
         """The java command running one of Kafka's command-line tools from the same jars."""
@@ -178,13 +162,14 @@ class KafkaBroker(Server):
             + "\n"
         )
 
-    def _format_storage(self, classpath: str) -> None:
+    def _format_storage(self) -> None:
         # Formatting is once per data dir: meta.properties is what StorageTool writes.
         if (self._data_dir / "meta.properties").exists():
             return
-        argv = [_java(), *TOOL_JVM, f"-Dlog4j2.configurationFile={TOOLS_LOG4J}"]
-        argv += ["-cp", classpath, STORAGE_TOOL, "format", "--ignore-formatted"]
-        argv += ["-t", _cluster_id(), "-c", str(self._server_properties)]
+        config = str(self._server_properties)
+        argv = self.tool_argv(
+            STORAGE_TOOL, "format", "--ignore-formatted", "-t", _cluster_id(), "-c", config
+        )
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")

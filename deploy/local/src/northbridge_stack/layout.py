@@ -51,8 +51,8 @@ class StackLayout:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackLayout":
         """``STACK_HOME`` (default ``<repo>/.stack``) and the ports from the environment."""
         root = Path(environ.get("STACK_HOME") or repo_root() / ".stack").resolve()
-        ports = [_port(environ, name, default) for name, default in PORT_VARIABLES.items()]
-        limit = _count(environ, "MAILPIT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)
+        ports = [_number(environ, name, default) for name, default in PORT_VARIABLES.items()]
+        limit = _number(environ, "MAILPIT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES, port=False)
         return replace(cls(root, *ports), mailpit_max_messages=limit)
 
     @property
@@ -75,20 +75,11 @@ class StackLayout:
 
     def kafka(self) -> KafkaBroker:
         """The stack's broker: its config, data and readiness (supervisord runs it)."""
-        return KafkaBroker(
-            self.root / "kafka",
-            self.kafka_port,
-            self.controller_port,
-            log_file=self.log("kafka"),
-        )
+        return KafkaBroker(self.root / "kafka", self.kafka_port, self.controller_port)
 
     def redis(self) -> RedisServer:
         """The stack's Redis: its config, data and readiness (supervisord runs it)."""
-        return RedisServer(
-            self.root / "redis",
-            self.redis_port,
-            log_file=self.log("redis"),
-        )
+        return RedisServer(self.root / "redis", self.redis_port)
 
     def mailpit(self) -> Mailpit:
         """The stack's Mailpit: its database and readiness (supervisord runs it)."""
@@ -97,7 +88,6 @@ class StackLayout:
             self.smtp_port,
             self.mailpit_port,
             max_messages=self.mailpit_max_messages,
-            log_file=self.log("mailpit"),
         )
 
 
@@ -110,19 +100,11 @@ def repo_root(start: Path | None = None) -> Path:
     return here
 
 
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+def _number(environ: Mapping[str, str], name: str, default: int, *, port: bool = True) -> int:
     value = environ.get(name, "").strip()
     if not value:
         return default
-    if not value.isdigit() or not 0 < int(value) <= MAX_PORT:
-        raise StackError(f"{name} must be a TCP port number, not {value!r}")
-    return int(value)
-
-
-def _count(environ: Mapping[str, str], name: str, default: int) -> int:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise StackError(f"{name} must be a count (0: no limit), not {value!r}")
+    if not value.isdigit() or (port and not 0 < int(value) <= MAX_PORT):
+        what = "a TCP port number" if port else "a count (0: no limit)"
+        raise StackError(f"{name} must be {what}, not {value!r}")
     return int(value)

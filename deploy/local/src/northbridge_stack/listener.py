@@ -7,8 +7,8 @@ so a crash loop goes on with supervisord's growing backoff as compose's ``unless
 would, and writes how often each program restarted to the JSON file COUNTS. A program
 stopped on purpose (STOPPED) is left alone, as are starts by hand.
 
-The protocol (supervisor's docs, "Event Listeners"): write READY, read a header line and a
-payload, answer RESULT. stdout is the protocol's channel; messages go to stderr.
+The protocol (supervisor's docs, "Event Listeners") is supervisor's own ``childutils.listener``;
+stdout is its channel, so messages go to stderr.
 """
 
 import json
@@ -16,38 +16,26 @@ import os
 import sys
 import xmlrpc.client
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor import childutils
 
 # A start after these states is supervisord bringing a program back, not a person.
 RESPAWNED_FROM = frozenset({"EXITED", "BACKOFF"})
 
 
 def main() -> None:
-    """Serve supervisord's events until it stops this process."""
+    """Serve supervisord's events until it stops this process (or closes stdin)."""
     counts = Path(sys.argv[1])
-    rpc = xmlrpc.client.ServerProxy(
-        "http://127.0.0.1",
-        transport=SupervisorTransport(serverurl=os.environ["SUPERVISOR_SERVER_URL"]),
-    )
-    listen(sys.stdin, sys.stdout, counts, rpc)
-
-
-def listen(events: TextIO, answers: TextIO, counts: Path, rpc: Any) -> None:
-    """Read events from ``events`` until it ends; count restarts and revive FATAL programs."""
+    rpc = childutils.getRPCInterface(os.environ)
     revived: set[str] = set()
     while True:
-        answers.write("READY\n")
-        answers.flush()
-        line = events.readline()
-        if not line:
+        try:
+            header, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+        except KeyError:  # no header line: supervisord closed our stdin, it is gone
             return
-        header = _fields(line)
-        payload = _fields(events.read(int(header["len"])).split("\n", 1)[0])
-        handle(header["eventname"], payload, counts, rpc, revived)
-        answers.write("RESULT 2\nOK")
-        answers.flush()
+        handle(header["eventname"], childutils.get_headers(payload), counts, rpc, revived)
+        childutils.listener.ok(sys.stdout)
 
 
 def handle(event: str, payload: dict[str, str], counts: Path, rpc: Any, revived: set[str]) -> None:
@@ -77,10 +65,6 @@ def count(counts: Path, name: str) -> None:
     partial = counts.with_suffix(".partial")
     partial.write_text(json.dumps(known, sort_keys=True))
     partial.replace(counts)
-
-
-def _fields(text: str) -> dict[str, str]:
-    return dict(token.split(":", 1) for token in text.split())
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ from typing import Final
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.ports import LOOPBACK
-from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 
 MODULE: Final = "github.com/axllent/mailpit"
 # The minor version compose.yaml pins; its front end builds from the npm registry (v1.33's
@@ -76,24 +75,16 @@ class Mailpit(Server):
 
     ready_what = "answering readyz"
 
-    def __init__(  # noqa: PLR0913 - its ports and files, each overridable by a test
+    def __init__(
         self,
         home: Path,
         smtp_port: int = 1025,
         http_port: int = 8025,
         *,
         max_messages: int = DEFAULT_MAX_MESSAGES,
-        log_file: Path | None = None,
-        pid_file: Path | None = None,
     ) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
-        super().__init__(
-            ManagedProcess(
-                "mailpit",
-                log_file=log_file or home / "mailpit.log",
-                pid_file=pid_file or home / "mailpit.pid",
-            )
-        )
+        super().__init__("mailpit", home / "mailpit.log")
         self.home = home
         self.smtp_port = smtp_port
         self.http_port = http_port
@@ -114,14 +105,11 @@ class Mailpit(Server):
         argv += ["--smtp-disable-rdns", "--disable-version-check"]
         return argv, {}
 
-    def health_argv(self) -> list[str]:
-        """Mailpit's own health command, as compose's healthcheck runs it."""
-        return [str(binary()), "readyz", "--listen", f"{LOOPBACK}:{self.http_port}"]
-
     def serving(self) -> bool:
-        """``mailpit readyz`` exits 0."""
+        """Mailpit's own health command (as compose's healthcheck runs it) exits 0."""
+        argv = [str(binary()), "readyz", "--listen", f"{LOOPBACK}:{self.http_port}"]
         try:
-            done = subprocess.run(self.health_argv(), capture_output=True, timeout=5, check=False)
+            done = subprocess.run(argv, capture_output=True, timeout=5, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0

@@ -1,9 +1,9 @@
-"""Server processes of a test run: spawned with a log file, tracked by a pid file, stopped.
+"""Server processes a test run starts itself: spawned with a log file, waited for, stopped.
 
-The integration tests start Kafka, Redis, the SMTP sink and the services with this; ``make
-up`` has supervisord run them instead (supervisor.py). Every process gets its own session,
-so a whole group (gunicorn's master and workers) can be killed at once when its leader will
-not go.
+The integration tests start Kafka, Redis, Mailpit and the services with this; ``make up``
+has supervisord run the same :meth:`Server.command` instead (supervisor.py), so nothing here
+outlives the process that started it and no pid file is kept. Every process gets its own
+session, so a whole group (gunicorn's master and workers) can be killed at once.
 """
 
 import contextlib
@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
-from northbridge_shared.health import process_running
 from northbridge_stack.errors import StackError
 
 POLL_S = 0.1
@@ -31,31 +32,26 @@ _PR_SET_DEATHSIG = 1  # from <linux/prctl.h>
 
 
 class ManagedProcess:
-    """One named server process with its log file and its pid file."""
+    """One named server process with its log file."""
 
-    def __init__(self, name: str, *, log_file: Path, pid_file: Path) -> None:
+    def __init__(self, name: str, *, log_file: Path) -> None:
         """Describe the process; nothing is started until :meth:`spawn`."""
         self.name = name
         self.log_file = log_file
-        self.pid_file = pid_file
         self._child: subprocess.Popen[bytes] | None = None
         self._log_start = 0
         self._spawned_at = 0.0
 
     @property
     def pid(self) -> int | None:
-        """The pid while the process runs, whether this object or an earlier run started it."""
-        if self._child is not None:
-            return self._child.pid if self._child.poll() is None else None
-        recorded = _read_pid_file(self.pid_file)
-        if recorded is None:
+        """The pid while the process runs (a zombie counts as gone)."""
+        if self._child is None or self._child.poll() is not None:
             return None
-        pid, started = recorded
-        return pid if _is_alive(pid, started) else None
+        return self._child.pid
 
     @property
     def running(self) -> bool:
-        """Whether the process is alive (zombies count as gone)."""
+        """Whether the process is alive."""
         return self.pid is not None
 
     def spawn(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> None:
@@ -65,7 +61,6 @@ class ManagedProcess:
         so a killed pytest leaks no broker.
         """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self._log_start = log.tell()
             self._spawned_at = time.monotonic()
@@ -78,22 +73,18 @@ class ManagedProcess:
                 start_new_session=True,
                 preexec_fn=_death_signal_setter(),  # noqa: PLW1509 - only prctl runs in it
             )
-        _write_pid_file(self.pid_file, self._child.pid)
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> float:
-        """Poll ``ready`` until it holds; the seconds since spawn, or a StackError with the log.
-
-        On a process this object did not spawn, the seconds are counted from this call.
-        """
-        started = self._spawned_at if self._child is not None else time.monotonic()
+        """Poll ``ready`` until it holds; the seconds since spawn, or a StackError with the log."""
         deadline = time.monotonic() + timeout
         while not ready():
             if not self.running:
-                raise self._failure(f"exited while {what}{self._exit_note()}")
+                code = None if self._child is None else self._child.returncode
+                raise self._failure(f"exited while {what} (exit code {code})")
             if time.monotonic() > deadline:
                 raise self._failure(f"still not {what} after {timeout:.0f} s")
             time.sleep(POLL_S)
-        return time.monotonic() - started
+        return time.monotonic() - self._spawned_at
 
     def log_since_spawn(self) -> str:
         """What the process logged since :meth:`spawn` (earlier runs share the file)."""
@@ -101,71 +92,95 @@ class ManagedProcess:
             log.seek(self._log_start)
             return log.read().decode(errors="replace")
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        """The last lines of the log, framed for an error message."""
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return f"(no log at {self.log_file})"
-        last = "\n".join(text.splitlines()[-lines:])
-        return f"--- last lines of {self.log_file} ---\n{last}\n---"
-
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL the process group."""
-        stop_all([self], timeout=timeout)
+        child, self._child = self._child, None
+        if child is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(child.pid)
+            try:
+                child.wait(KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                raise StackError(f"{self.name} (pid {child.pid}) survived SIGKILL") from None
+        # A leader that exited may leave children behind (a gunicorn worker of a killed master).
+        _kill_group(child.pid)
 
     def _failure(self, problem: str) -> StackError:
         # A JVM's last lines are its shutdown, not its reason: show the first errors too.
-        errors = [line for line in self.log_since_spawn().splitlines() if _ERROR.search(line)]
-        first = "\n".join(errors[:ERROR_LINES])
-        report = f"--- first errors logged ---\n{first}\n{self.tail()}" if errors else self.tail()
-        return StackError(f"{self.name} {problem}\n{report}")
-
-    def _exit_note(self) -> str:
-        code = None if self._child is None else self._child.returncode
-        return "" if code is None else f" (exit code {code})"
-
-    def _forget(self) -> None:
-        if self._child is not None:
-            self._child.wait()
-            self._child = None
-        self.pid_file.unlink(missing_ok=True)
+        lines = self.log_since_spawn().splitlines()
+        errors = "\n".join([line for line in lines if _ERROR.search(line)][:ERROR_LINES])
+        last = "\n".join(lines[-TAIL_LINES:])
+        first = f"--- first errors logged ---\n{errors}\n" if errors else ""
+        return StackError(
+            f"{self.name} {problem}\n{first}--- last lines of {self.log_file} ---\n{last}\n---"
+        )
 
 
-def stop_all(processes: Sequence[ManagedProcess], timeout: float = 30.0) -> None:
-    """Stop several processes in parallel: all get SIGTERM, then share one deadline."""
-    running = [(process, pid) for process in processes if (pid := process.pid) is not None]
-    for _, pid in running:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for process, pid in running:
-        if not _wait_gone(process, deadline):
-            _signal_group(pid, signal.SIGKILL)
-            if not _wait_gone(process, time.monotonic() + KILL_WAIT_S):
-                raise StackError(f"{process.name} (pid {pid}) survived SIGKILL")
-        # A leader that exited may leave children behind (a gunicorn worker of a killed master).
-        _signal_group(pid, signal.SIGKILL)
-    for process in processes:
-        if not process.running:
-            process._forget()
+class Server:
+    """A server process the stack owns; subclasses say how to launch it and when it serves.
+
+    Started from a test it is attached (the kernel kills it with the test process); ``make up``
+    has supervisord run the same :meth:`command` instead (see ``stack.py``).
+    """
+
+    #: What :meth:`start` waits for, for the error message when it does not happen.
+    ready_what = "serving"
+    start_timeout = 30.0
+    stop_timeout = 30.0
+
+    def __init__(self, name: str, log_file: Path) -> None:
+        self.process = ManagedProcess(name, log_file=log_file)
+
+    @property
+    def running(self) -> bool:
+        """Whether this object's process is alive."""
+        return self.process.running
+
+    def start(self, *, timeout: float | None = None) -> None:
+        """Prepare, spawn and wait until it serves; does nothing if it already runs."""
+        if self.running:
+            return
+        argv, env = self.command()
+        self.process.spawn(argv, env=None if env is None else os.environ | dict(env))
+        self.process.wait_until(
+            self.serving, timeout=timeout or self.start_timeout, what=self.ready_what
+        )
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        self.process.stop(timeout=timeout or self.stop_timeout)
+
+    def __enter__(self) -> Self:
+        """Start attached, for ``with Server(...) as server:``."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop, whatever happened inside the block."""
+        self.stop()
+
+    def command(self) -> tuple[list[str], Mapping[str, str] | None]:
+        """Write what the server needs; its argv and its environment's additions (or None)."""
+        raise NotImplementedError
+
+    def serving(self) -> bool:
+        """Whether the server answers clients now (its readiness, wherever it runs)."""
+        raise NotImplementedError
 
 
-def _wait_gone(process: ManagedProcess, deadline: float) -> bool:
-    while process.running:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(POLL_S)
-    return True
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _death_signal_setter() -> Callable[[], None] | None:
@@ -182,39 +197,3 @@ def _death_signal_setter() -> Callable[[], None] | None:
         libc.prctl(_PR_SET_DEATHSIG, signal.SIGKILL)
 
     return set_death_signal
-
-
-def _write_pid_file(path: Path, pid: int) -> None:
-    # The start time guards against a recycled pid being taken for our server.
-    path.write_text(f"{pid} {_start_time(pid)}\n")
-
-
-def _read_pid_file(path: Path) -> tuple[int, int] | None:
-    try:
-        pid, started = path.read_text().split()
-        return int(pid), int(started)
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _is_alive(pid: int, started: int) -> bool:
-    if not Path("/proc/self/stat").exists():  # not Linux: trust the pid alone
-        return process_running(pid)
-    stat = _proc_stat(pid)
-    return stat is not None and stat[0] != "Z" and stat[1] == started
-
-
-def _start_time(pid: int) -> int:
-    stat = _proc_stat(pid)
-    return 0 if stat is None else stat[1]
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """State and start time (clock ticks since boot) from /proc; None where there is none."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces; fields 3.. follow it.
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[19])

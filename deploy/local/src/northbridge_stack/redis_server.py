@@ -7,8 +7,7 @@ import redis
 
 from northbridge_stack.errors import StackError
 from northbridge_stack.ports import LOOPBACK
-from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 
 _CONFIG = """\
 # Written by northbridge_stack.redis_server on every start.
@@ -28,24 +27,11 @@ maxmemory-policy noeviction
 
 
 class RedisServer(Server):
-    """One redis-server on 127.0.0.1 with its config, data and (by default) log in ``home``."""
+    """One redis-server on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(
-        self,
-        home: Path,
-        port: int = 6379,
-        *,
-        log_file: Path | None = None,
-        pid_file: Path | None = None,
-    ) -> None:
+    def __init__(self, home: Path, port: int = 6379) -> None:
         """Describe the server; nothing runs or is written until :meth:`start`."""
-        super().__init__(
-            ManagedProcess(
-                "redis",
-                log_file=log_file or home / "redis.log",
-                pid_file=pid_file or home / "redis.pid",
-            )
-        )
+        super().__init__("redis", home / "redis.log")
         self.home = home
         self.port = port
 

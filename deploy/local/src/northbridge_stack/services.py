@@ -39,7 +39,7 @@ def pipeline(workers: int) -> list[Service]:
 
 
 def gateway() -> Service:
-    """The HTTP gateway (its readiness is ``GET /readyz``, see :func:`gateway_ready`)."""
+    """The HTTP gateway (its readiness is ``GET /readyz``: it can publish to Kafka now)."""
     return Service(GATEWAY, "northbridge_gateway")
 
 
@@ -60,10 +60,9 @@ def worker(number: int) -> Service:
 
 def by_name(name: str) -> Service:
     """The service supervisord runs as ``name`` (``gateway``, ``email-worker-2``, ...)."""
-    fixed = {GATEWAY: gateway, BRIDGE: bridge, DASHBOARD: dashboard}
-    if name in fixed:
-        return fixed[name]()
-    return worker(int(name.removeprefix(f"{WORKER}-")))
+    if name.startswith(f"{WORKER}-"):
+        return worker(int(name.removeprefix(f"{WORKER}-")))
+    return {GATEWAY: gateway, BRIDGE: bridge, DASHBOARD: dashboard}[name]()
 
 
 def program(service: Service, layout: StackLayout) -> Program:
@@ -114,7 +113,7 @@ def ready(service: Service, env: Mapping[str, str]) -> bool:
     is the one readiness signal of every mode, ``make up`` and the tests alike.
     """
     if service.module == "northbridge_gateway":
-        return gateway_ready(int(env["GATEWAY_PORT"]))
+        return answers(f"http://{LOOPBACK}:{env['GATEWAY_PORT']}/readyz")
     if service.module == "northbridge_ops":
         return answers(f"http://{LOOPBACK}:{env['DASHBOARD_PORT']}/")
     if service.module == "northbridge_bridge":
@@ -140,11 +139,6 @@ def _healthy(command: list[str], env: Mapping[str, str]) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0
-
-
-def gateway_ready(port: int) -> bool:
-    """Whether the gateway answers ``GET /readyz`` with 200 (it can publish to Kafka now)."""
-    return answers(f"http://{LOOPBACK}:{port}/readyz")
 
 
 def answers(url: str) -> bool:

@@ -18,7 +18,7 @@ from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_version
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
-from northbridge_stack.server import Server
+from northbridge_stack.processes import Server
 from northbridge_stack.services import (
     BRIDGE,
     DASHBOARD,

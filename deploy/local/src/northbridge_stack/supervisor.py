@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor import childutils
 
 from northbridge_shared.health import process_running
 from northbridge_stack.errors import StackError
@@ -187,8 +187,7 @@ class Supervisor:
         self._wait(lambda: not process_running(pid), 60, "supervisord to exit")
 
     def _rpc(self) -> Any:
-        transport = SupervisorTransport(serverurl=f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        return childutils.getRPCInterface({"SUPERVISOR_SERVER_URL": f"unix://{self.socket}"})
 
     def _section(self, program: Program) -> str:
         launcher = self._bin / program.name
