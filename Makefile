@@ -6,6 +6,8 @@ MAKEFLAGS += --no-print-directory
 
 WORKERS ?= 2
 TOPIC ?= north-updates
+# The client an API key is made for (make key).
+CLIENT ?= me
 # Extra options for the up command: `northbridge-stack up` (local, e.g. ARGS=--infra-only) or
 # `docker compose up` (compose, e.g. ARGS=gateway to start only that service and its needs).
 ARGS ?=
@@ -39,7 +41,7 @@ apt_install = command -v $(1) >/dev/null || { echo "installing $(1) with apt-get
 	apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive \
 	apt-get -o DPkg::Lock::Timeout=300 install -y -qq $(1) >/dev/null; echo "$(1) installed in $$((SECONDS - start)) s"; }
 
-.PHONY: help install up down ps logs produce test browser chaos bench bench-tools lint fmt
+.PHONY: help install up down ps logs key produce test browser chaos bench bench-tools lint fmt
 
 help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
@@ -79,6 +81,9 @@ ps: ## show each component: state, ports; health (compose), pid, uptime, restart
 
 logs: ## follow every service's log (Ctrl-C ends)
 	@$(call by_mode,$(COMPOSE) logs --follow,$(UV) run northbridge-stack logs) || [ $$? -eq 130 ]
+
+key: ## make an API key for CLIENT (default: me) and print it; compose mode asks for one on /v1/
+	@$(call by_mode,$(COMPOSE) exec -T dashboard northbridge,$(UV) run northbridge) keys create $(CLIENT)
 
 produce: ## send stdin lines to TOPIC (default north-updates) with kafka-console-producer
 	@$(call by_mode,$(COMPOSE) exec -T --env KAFKA_HEAP_OPTS=-Xmx256m kafka \

@@ -77,6 +77,10 @@ class ComposeStack:
             raise ComposeError(f"`{command}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
         return done.stdout
 
+    def authorize(self, token: str) -> None:
+        """Send ``token`` as the API key of every request to the gateway from now on."""
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST ``body`` as JSON to the gateway's published port."""
         return self.http.post(path, json=body)
@@ -187,4 +191,7 @@ def stack() -> Iterator[ComposeStack]:
             "up", "--detach", "--build", "--wait", "--scale", "email-worker=1",
             timeout=UP_TIMEOUT_S,
         )  # fmt: skip
+        # compose asks for API keys by default; the operator's command makes one.
+        made = system.compose("exec", "-T", "dashboard", "northbridge", "keys", "create", "tests")
+        system.authorize(made.strip())
         yield system

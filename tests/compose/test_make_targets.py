@@ -1,4 +1,4 @@
-"""`make up`, `make produce`, `make ps`, `make down` in compose mode: what a user types."""
+"""`make up`, `key`, `produce`, `ps`, `down` in compose mode: what a user types."""
 
 import uuid
 from pathlib import Path
@@ -28,6 +28,9 @@ def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
         assert f"gateway http://127.0.0.1:{system.env['PUBLISH_GATEWAY_PORT']}" in shown
         assert mode.read_text().strip() == "compose"
 
+        refused = system.post("/v1/North", {"name": "ada", "loc": "make"})
+        assert refused.status_code == 401, refused.text  # compose asks for API keys
+        system.authorize(system.make("key", *options, "CLIENT=make-tests").strip())
         answer = system.post("/v1/North", {"name": "ada", "loc": "make"})
         assert answer.status_code == 202, answer.text
         name = f"produced-{uuid.uuid4().hex[:8]}"

@@ -8,6 +8,8 @@ from typing import Final
 
 NORTH_TOPIC: Final = "north-updates"
 SOUTH_TOPIC: Final = "south-updates"
+# The gateway's endpoints and the topic each publishes to.
+ENDPOINTS: Final = {"/v1/North": NORTH_TOPIC, "/v1/South": SOUTH_TOPIC}
 
 NOTIFICATION_QUEUE: Final = "NotificationQueue"
 EMAIL_QUEUE: Final = "EmailQueue"
@@ -22,6 +24,8 @@ TRACE_META: Final = "trace"
 
 # Kafka record headers (bytes values, UTF-8).
 EVENT_ID_HEADER: Final = "event-id"
+# The client whose API key posted the event (GATEWAY_AUTH=api-key); absent otherwise.
+CLIENT_HEADER: Final = "client-id"
 ERROR_HEADER: Final = "error"
 ORIGIN_HEADER_PREFIX: Final = "original-"
 # On a dead letter: the id its receipt is under, which a replay of it carries as event-id.

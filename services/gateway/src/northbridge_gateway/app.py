@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from redis.asyncio import Redis
 
+from northbridge_gateway.auth import Keys, auth_middleware
 from northbridge_gateway.health import healthz, readyz
 from northbridge_gateway.http_server import connection_cap_middleware
 from northbridge_gateway.idempotency import Bindings
@@ -21,10 +22,8 @@ from northbridge_gateway.receipts import Acceptances, receipt_of
 from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import span_middleware
 from northbridge_shared import tracing
-from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC
+from northbridge_shared.contracts import ENDPOINTS
 from northbridge_shared.settings import JobSettings, KafkaSettings, ReceiptSettings, RedisSettings
-
-ENDPOINTS = {"/v1/North": NORTH_TOPIC, "/v1/South": SOUTH_TOPIC}
 
 publisher_key = web.AppKey("publisher", Publisher)
 
@@ -53,6 +52,7 @@ def build_app(config: GatewayConfig) -> web.Application:
     bindings = Bindings(connection, jobs.event_id_ttl_s, gateway.publish_timeout_s)
     acceptances = Acceptances(connection, config.receipt.ttl_s, gateway.publish_timeout_s)
     metrics = GatewayMetrics()
+    keys = Keys(connection, gateway.auth_cache_s, gateway.publish_timeout_s)
     app = web.Application(
         # Outermost first: the count sees every answer, the connection cap's 503s included.
         middlewares=[
@@ -62,6 +62,7 @@ def build_app(config: GatewayConfig) -> web.Application:
             middleware(metrics),
             connection_cap_middleware,
             problem_middleware,
+            *([auth_middleware(keys, gateway.retry_after_s)] if gateway.auth == "api-key" else []),
         ],
         client_max_size=gateway.max_body_bytes,
     )

@@ -13,6 +13,7 @@ import uuid_utils
 from aiohttp import web
 from pydantic import ValidationError
 
+from northbridge_gateway.auth import CLIENT
 from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
 from northbridge_gateway.metrics import GatewayMetrics
 from northbridge_gateway.problems import Handler, Refusal
@@ -21,7 +22,7 @@ from northbridge_gateway.receipts import Acceptances
 from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import publishing
 from northbridge_shared import tracing
-from northbridge_shared.contracts import EVENT_ID_HEADER
+from northbridge_shared.contracts import CLIENT_HEADER, EVENT_ID_HEADER
 from northbridge_shared.events import DuplicateKeyError, Event, parse_event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
 from northbridge_shared.tracing import to_kafka_headers
@@ -60,8 +61,11 @@ def intake(topic: str, desk: Desk) -> Handler:
             await _bind(bindings, key, fingerprint(topic, event), retry_after)
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
         event_id = key or str(uuid_utils.uuid7())
-        placed = await _publish(desk, topic, event_id, event, retry_after, traced=traced)
-        desk.acceptances.note(event_id, placed)
+        client = request.get(CLIENT)
+        placed = await _publish(
+            desk, topic, event_id, event, retry_after, client=client, traced=traced
+        )
+        desk.acceptances.note(event_id, placed, client)
         accepted.inc()
         if debug:
             # Debug: one line per event cost ~15% of the gateway's time (py-spy, make bench
@@ -178,11 +182,14 @@ async def _publish(  # noqa: PLR0913 - the event, where it goes, and how to answ
     event: Event,
     retry_after: dict[str, str],
     *,
+    client: str | None,
     traced: bool,
 ) -> Placement:
     metrics, key = desk.metrics, event.partition_key()
     value = event.model_dump_json(exclude_none=True).encode()
     headers = [(EVENT_ID_HEADER, event_id.encode())]
+    if client is not None:
+        headers.append((CLIENT_HEADER, client.encode()))
     try:
         with metrics.publish.labels(topic).time():
             if not traced:

@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 BACKLOG = 10_000
 BATCH = 500
 
+Acceptance = tuple[str, Placement, str | None]  # event id, where it landed, who posted it
+
 
 class Acceptances:
     """Notes accepted events in receipts, off the request path."""
@@ -35,13 +37,13 @@ class Acceptances:
         self._redis = redis
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        self._waiting: asyncio.Queue[tuple[str, Placement]] = asyncio.Queue(BACKLOG)
+        self._waiting: asyncio.Queue[Acceptance] = asyncio.Queue(BACKLOG)
         self._dropped = 0
 
-    def note(self, event_id: str, placed: Placement) -> None:
-        """Queue the accepted hop of ``event_id``; never blocks."""
+    def note(self, event_id: str, placed: Placement, client: str | None = None) -> None:
+        """Queue the accepted hop of ``event_id`` (posted by ``client``); never blocks."""
         try:
-            self._waiting.put_nowait((event_id, placed))
+            self._waiting.put_nowait((event_id, placed, client))
         except asyncio.QueueFull:
             self._dropped += 1
 
@@ -74,13 +76,13 @@ class Acceptances:
                 for _ in batch:
                     self._waiting.task_done()
 
-    def _take(self, most: int = BACKLOG) -> list[tuple[str, Placement]]:
-        taken: list[tuple[str, Placement]] = []
+    def _take(self, most: int = BACKLOG) -> list[Acceptance]:
+        taken: list[Acceptance] = []
         while len(taken) < most and not self._waiting.empty():
             taken.append(self._waiting.get_nowait())
         return taken
 
-    async def _write(self, notes: list[tuple[str, Placement]]) -> None:
+    async def _write(self, notes: list[Acceptance]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         accepted = [
             receipts.Note(
@@ -92,9 +94,10 @@ class Acceptances:
                     "topic": placed.topic,
                     "partition": placed.partition,
                     "offset": placed.offset,
+                    **({} if client is None else {"client": client}),
                 },
             )
-            for event_id, placed in notes
+            for event_id, placed, client in notes
         ]
         receipts.note_all(pipe, accepted, self._ttl_s)
         try:

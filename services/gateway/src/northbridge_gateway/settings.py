@@ -1,7 +1,7 @@
 """The gateway's own settings, ``GATEWAY_*`` (the ones it shares: northbridge_shared.settings)."""
 
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,3 +32,7 @@ class GatewaySettings(BaseSettings):
     keepalive_s: Annotated[int, Field(ge=1)] = 5
     # Open connections per worker process; the next one gets 503 and is closed.
     max_connections: Annotated[int, Field(ge=1)] = 1000
+    # "api-key": every /v1/ request needs Authorization: Bearer <key> (northbridge keys create).
+    auth: Literal["off", "api-key"] = "off"
+    # How long a worker process remembers a key's look-up: a revoked key works this long.
+    auth_cache_s: Annotated[float, Field(ge=0)] = 5.0

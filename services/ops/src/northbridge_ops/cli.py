@@ -7,6 +7,7 @@ RECEIPT_TTL_S, WORKER_QUEUES), so on the machine of `make up` it needs none.
 import asyncio
 import statistics
 from collections import Counter
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,13 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from northbridge_ops import dead_letters, events, failed_jobs
+from northbridge_ops import dead_letters, events, failed_jobs, keys
 from northbridge_ops.dashboard import Dashboard
 from northbridge_ops.dead_letters import Replayed, Selection
 from northbridge_ops.failed_jobs import Requeued
 from northbridge_ops.load import Outcome, post_events
 from northbridge_ops.settings import DashboardSettings
 from northbridge_shared import logging
+from northbridge_shared.contracts import ENDPOINTS
 from northbridge_shared.settings import (
     KafkaSettings,
     LogSettings,
@@ -42,7 +44,11 @@ app = typer.Typer(
 events_app = typer.Typer(no_args_is_help=True, help="Follow events through every hop.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: records the bridge refused.")
 jobs_app = typer.Typer(no_args_is_help=True, help="rq jobs: failed ones, run again.")
+keys_app = typer.Typer(
+    no_args_is_help=True, help="API keys for the gateway (GATEWAY_AUTH=api-key)."
+)
 app.add_typer(events_app, name="events")
+app.add_typer(keys_app, name="keys")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(jobs_app, name="jobs")
 
@@ -189,6 +195,52 @@ def jobs_retry_failed(
     out.print(f"requeued {len(done)} failed jobs ({summary})")
 
 
+@keys_app.command("create")
+def keys_create(
+    client: Annotated[str, typer.Argument(help="Who uses it: 1-64 of A-Z a-z 0-9 _ . -")],
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this endpoint, e.g. /v1/North (repeatable); default: all."),
+    ] = None,
+) -> None:
+    """Make a key for CLIENT and print it: the only time it is shown (Redis keeps a digest)."""
+    unknown = sorted(set(endpoint or ()) - set(ENDPOINTS))
+    if unknown:
+        raise typer.BadParameter(f"not an endpoint: {', '.join(unknown)}", param_hint="--endpoint")
+    with _redis() as redis:
+        try:
+            token, key = keys.create(redis, client, tuple(endpoint or ()))
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="CLIENT") from None
+    err.print(f"key {key.id} for {key.client}; send it as Authorization: Bearer <key>")
+    out.print(token, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Json = False) -> None:
+    """Every key: its id, client, endpoints and when it was made (never the key itself)."""
+    with _redis() as redis:
+        found = keys.listed(redis)
+    if as_json:
+        out.print_json(data=[asdict(key) for key in found])
+        return
+    table = Table("id", "client", "endpoints", "created")
+    for key in found:
+        table.add_row(key.id, key.client, ", ".join(key.endpoints) or "all", key.created)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` shows.")]) -> None:
+    """Delete a key; gateways refuse it within GATEWAY_AUTH_CACHE_S."""
+    with _redis() as redis:
+        key = keys.revoke(redis, key_id)
+    if key is None:
+        err.print(f"no key with id {key_id}")
+        raise typer.Exit(1)
+    out.print(f"revoked key {key.id} of {key.client}")
+
+
 @app.command("dashboard")
 def dashboard() -> None:
     """Serve the dashboard on DASHBOARD_HOST:DASHBOARD_PORT (9180) until Ctrl-C or SIGTERM.
@@ -221,6 +273,10 @@ def send_load(
     url: Annotated[
         str, typer.Option(envvar="NORTHBRIDGE_GATEWAY_URL", help="The gateway.")
     ] = "http://127.0.0.1:9000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="NORTHBRIDGE_API_KEY", help="Sent as Authorization: Bearer."),
+    ] = None,
 ) -> None:
     """POST test events at a fixed rate; a summary of the answers at the end."""
     target = f"{url.rstrip('/')}/v1/{endpoint}"
@@ -230,7 +286,8 @@ def send_load(
         def advance(_: Outcome) -> None:
             progress.advance(task)
 
-        outcomes = asyncio.run(post_events(target, rate, count, on_answer=advance))
+        posting = post_events(target, rate, count, api_key=api_key, on_answer=advance)
+        outcomes = asyncio.run(posting)
     for line in _load_summary(outcomes):
         out.print(line)
     if not any(o.status == 202 for o in outcomes):

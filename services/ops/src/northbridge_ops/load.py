@@ -36,18 +36,24 @@ def token(loc: str) -> str:
     return f"{loc}-{uuid.uuid4().hex[:16]}"
 
 
-async def post_events(
+async def post_events(  # noqa: PLR0913 - the target, the schedule, what to send
     url: str,
     rate: float,
     count: int,
     *,
     loc: str = "load",
+    api_key: str | None = None,
     on_answer: Callable[[Outcome], None] = lambda _: None,
 ) -> list[Outcome]:
     """POST ``count`` events to ``url``, ``rate`` a second; every answer, in send order."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=CONNECTIONS)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    async with aiohttp.ClientSession(
+        timeout=timeout, connector=connector, headers=headers
+    ) as session:
         loop = asyncio.get_running_loop()
         start = loop.time()
         sends = []
@@ -68,9 +74,7 @@ async def _post(
     sent_at, started = time.time(), time.perf_counter()
     body = json.dumps({"name": name, "loc": loc})
     try:
-        async with session.post(
-            url, data=body, headers={"content-type": "application/json"}
-        ) as response:
+        async with session.post(url, data=body) as response:
             answer = await response.read()
             event_id = json.loads(answer).get("id", "") if response.status == 202 else ""
             outcome = Outcome(name, response.status, sent_at, event_id=event_id)
