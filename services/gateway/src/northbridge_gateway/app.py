@@ -18,6 +18,7 @@ from northbridge_gateway.intake import Desk, closing_signal, intake
 from northbridge_gateway.metrics import GatewayMetrics, exposition, middleware
 from northbridge_gateway.problems import problem_middleware
 from northbridge_gateway.publisher import Publisher
+from northbridge_gateway.rate_limits import RateLimits
 from northbridge_gateway.receipts import Acceptances, receipt_of
 from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import span_middleware
@@ -67,7 +68,14 @@ def build_app(config: GatewayConfig) -> web.Application:
         client_max_size=gateway.max_body_bytes,
     )
     app[publisher_key] = publisher
-    desk = Desk(publisher, bindings, acceptances, metrics, gateway, closing_signal(app))
+    limits = RateLimits(
+        redis.url,
+        gateway.rate_limit_per_client,
+        gateway.rate_limit_per_recipient,
+        gateway.publish_timeout_s,
+    )
+    closing = closing_signal(app)
+    desk = Desk(publisher, bindings, acceptances, metrics, gateway, limits, closing)
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
         tracing.configure("gateway")  # here: after gunicorn forked this worker

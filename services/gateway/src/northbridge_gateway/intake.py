@@ -18,6 +18,7 @@ from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, K
 from northbridge_gateway.metrics import GatewayMetrics
 from northbridge_gateway.problems import Handler, Refusal
 from northbridge_gateway.publisher import KafkaUnavailableError, Placement, Publisher
+from northbridge_gateway.rate_limits import RateLimits
 from northbridge_gateway.receipts import Acceptances
 from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import publishing
@@ -39,6 +40,7 @@ class Desk:
     acceptances: Acceptances
     metrics: GatewayMetrics
     settings: GatewaySettings
+    limits: RateLimits
     closing: asyncio.Event  # set by :func:`closing_signal` when the worker begins to stop
 
 
@@ -55,13 +57,15 @@ def intake(topic: str, desk: Desk) -> Handler:
         if not _is_json(request.content_type):
             raise Refusal(415, f"send the event as application/json, not {request.content_type}")
         key = _idempotency_key(request)
+        client = request.get(CLIENT)
+        await desk.limits.check_client(client or request.remote or "unknown")
         body = await _read_body(request, settings.body_timeout_s, desk.closing, retry_after)
         event = _validate(body)
+        await desk.limits.check_recipient(event.recipient)
         if key is not None:
             await _bind(bindings, key, fingerprint(topic, event), retry_after)
         # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
         event_id = key or str(uuid_utils.uuid7())
-        client = request.get(CLIENT)
         placed = await _publish(
             desk, topic, event_id, event, retry_after, client=client, traced=traced
         )

@@ -3,7 +3,8 @@
 import os
 from typing import Annotated, Literal
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from northbridge_shared.settings import PositiveSeconds
@@ -36,3 +37,17 @@ class GatewaySettings(BaseSettings):
     auth: Literal["off", "api-key"] = "off"
     # How long a worker process remembers a key's look-up: a revoked key works this long.
     auth_cache_s: Annotated[float, Field(ge=0)] = 5.0
+    # Shared by every process and replica (in Redis), in the limits library's notation:
+    # "600/minute", "10/second", "1000/hour"; empty: no limit. See rate_limits.py.
+    rate_limit_per_client: str = ""
+    rate_limit_per_recipient: str = ""
+
+    @field_validator("rate_limit_per_client", "rate_limit_per_recipient")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError("must read like 600/minute, 10/second or 1000/hour") from None
+        return value
