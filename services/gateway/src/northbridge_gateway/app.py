@@ -65,7 +65,8 @@ def build_app(config: GatewayConfig) -> web.Application:
             problem_middleware,
             *([auth_middleware(keys, gateway.retry_after_s)] if gateway.auth == "api-key" else []),
         ],
-        client_max_size=gateway.max_body_bytes,
+        # The larger of the two bounds; intake holds a single event to max_body_bytes.
+        client_max_size=max(gateway.max_body_bytes, gateway.bulk_max_body_bytes),
     )
     app[publisher_key] = publisher
     limits = RateLimits(

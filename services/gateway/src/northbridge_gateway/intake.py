@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import structlog
 import uuid_utils
 from aiohttp import web
-from pydantic import ValidationError
 
+from northbridge_gateway import bulk
 from northbridge_gateway.auth import CLIENT
 from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
 from northbridge_gateway.metrics import GatewayMetrics
@@ -22,9 +22,10 @@ from northbridge_gateway.rate_limits import RateLimits
 from northbridge_gateway.receipts import Acceptances
 from northbridge_gateway.settings import GatewaySettings
 from northbridge_gateway.spans import publishing
+from northbridge_gateway.validation import validate
 from northbridge_shared import tracing
 from northbridge_shared.contracts import CLIENT_HEADER, EVENT_ID_HEADER
-from northbridge_shared.events import DuplicateKeyError, Event, parse_event
+from northbridge_shared.events import Event
 from northbridge_shared.identity import fingerprint, is_idempotency_key
 from northbridge_shared.tracing import to_kafka_headers
 
@@ -58,37 +59,64 @@ def intake(topic: str, desk: Desk) -> Handler:
             raise Refusal(415, f"send the event as application/json, not {request.content_type}")
         key = _idempotency_key(request)
         client = request.get(CLIENT)
-        await desk.limits.check_client(client or request.remote or "unknown")
+        who = client or request.remote or "unknown"
         body = await _read_body(request, settings.body_timeout_s, desk.closing, retry_after)
-        event = _validate(body)
-        await desk.limits.check_recipient(event.recipient)
-        if key is not None:
-            await _bind(bindings, key, fingerprint(topic, event), retry_after)
-        # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
-        event_id = key or str(uuid_utils.uuid7())
-        placed = await _publish(
-            desk, topic, event_id, event, retry_after, client=client, traced=traced
-        )
-        desk.acceptances.note(event_id, placed, client)
-        accepted.inc()
-        if debug:
-            # Debug: one line per event cost ~15% of the gateway's time (py-spy, make bench
-            # --profile); the receipt, the metrics and the bridge's batch_done say as much.
-            log.debug(
-                "event_accepted",
-                event_id=event_id,
-                topic=topic,
-                partition=placed.partition,
-                offset=placed.offset,
+
+        async def accept(event: Event, key: str | None) -> dict[str, object]:
+            await desk.limits.check_recipient(event.recipient)
+            if key is not None:
+                await _bind(bindings, key, fingerprint(topic, event), retry_after)
+            # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
+            event_id = key or str(uuid_utils.uuid7())
+            placed = await _publish(
+                desk, topic, event_id, event, retry_after, client=client, traced=traced
             )
-        answer = {"id": event_id, "topic": placed.topic, "partition": placed.partition}
-        return web.json_response(answer | {"offset": placed.offset}, status=202)
+            desk.acceptances.note(event_id, placed, client)
+            accepted.inc()
+            if debug:
+                # Debug: one line per event cost ~15% of the gateway's time (py-spy, make
+                # bench --profile); the receipt, the metrics and the bridge's batch_done say
+                # as much.
+                log.debug(
+                    "event_accepted",
+                    event_id=event_id,
+                    topic=topic,
+                    partition=placed.partition,
+                    offset=placed.offset,
+                )
+            answer = {"id": event_id, "topic": placed.topic, "partition": placed.partition}
+            return answer | {"offset": placed.offset}
+
+        if bulk.is_bulk(body):
+            items = bulk.split(body, settings.bulk_max_events)
+            keys = [_item_key(key, n, len(items)) for n in range(len(items))]
+            await desk.limits.check_client(who, cost=len(items))
+
+            async def accept_item(index: int, item: bytes) -> dict[str, object]:
+                return await accept(validate(item), keys[index])
+
+            return await bulk.answer(items, accept_item)
+        if len(body) > settings.max_body_bytes:
+            detail = f"an event is at most {settings.max_body_bytes} bytes (GATEWAY_MAX_BODY_BYTES)"
+            raise Refusal(413, detail)
+        await desk.limits.check_client(who)
+        return web.json_response(await accept(validate(body), key), status=202)
 
     return handle
 
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _item_key(key: str | None, index: int, count: int) -> str | None:
+    """Item ``index``'s id in a bulk sent with ``key``: ``key-index`` (see bulk.py)."""
+    if key is None:
+        return None
+    if not is_idempotency_key(f"{key}-{count - 1}"):
+        detail = f"Idempotency-Key must leave room for -{count - 1} within 128 characters"
+        raise Refusal(400, detail)
+    return f"{key}-{index}"
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -144,24 +172,6 @@ async def _read_body(
         raise Refusal(503, detail, headers=retry_after, close=True)
     detail = f"the body did not arrive within {timeout_s:g} s"
     raise Refusal(408, detail, close=True)
-
-
-def _validate(body: bytes) -> Event:
-    try:
-        return parse_event(body)
-    except DuplicateKeyError as error:
-        fields = [{"field": error.key, "problem": "duplicate key"}]
-        raise Refusal(422, "the event names a field twice", errors=fields) from None
-    except ValidationError as error:
-        problems = error.errors(include_url=False, include_input=False, include_context=False)
-        if any(p["type"] == "json_invalid" for p in problems):
-            raise Refusal(400, f"the body is not valid JSON: {problems[0]['msg']}") from None
-        fields = [
-            {"field": ".".join(str(part) for part in p["loc"]) or "(body)", "problem": p["msg"]}
-            for p in problems
-        ]
-        detail = "the event does not match the expected shape"
-        raise Refusal(422, detail, errors=fields) from None
 
 
 async def _bind(bindings: Bindings, key: str, bound_to: str, retry_after: dict[str, str]) -> None:

@@ -12,12 +12,17 @@ PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
 
 
+def problem_body(status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem's members; ``title`` is the status phrase, ``detail`` the specifics."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    return body | {"detail": detail, **extra}
+
+
 def problem(
     status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> web.Response:
-    """A ``problem+json`` response; ``title`` is the status phrase, ``detail`` the specifics."""
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
-    body |= {"detail": detail, **extra}
+    """A ``problem+json`` response (see :func:`problem_body`)."""
+    body = problem_body(status, detail, **extra)
     return web.json_response(body, status=status, headers=headers, content_type=PROBLEM_JSON)
 
 

@@ -58,20 +58,20 @@ class RateLimits:
             )
             self._limiter = SlidingWindowCounterRateLimiter(storage)
 
-    async def check_client(self, client: str) -> None:
-        """Count one request of ``client``; raise a 429 Refusal if it is over its limit."""
-        await self._check(self._per_client, "client", client)
+    async def check_client(self, client: str, cost: int = 1) -> None:
+        """Count ``cost`` events of ``client``; raise a 429 Refusal if it is over its limit."""
+        await self._check(self._per_client, "client", client, cost)
 
     async def check_recipient(self, recipient: str | None) -> None:
         """Count one mail to ``recipient``; raise a 429 Refusal if it is over its limit."""
         await self._check(self._per_recipient, "recipient", recipient or DEFAULT_RECIPIENT)
 
-    async def _check(self, limit: RateLimitItem | None, kind: str, who: str) -> None:
+    async def _check(self, limit: RateLimitItem | None, kind: str, who: str, cost: int = 1) -> None:
         if limit is None or self._limiter is None:
             return
         try:
             async with asyncio.timeout(self._timeout_s):
-                if await self._limiter.hit(limit, kind, who):
+                if await self._limiter.hit(limit, kind, who, cost=cost):
                     return
                 stats = await self._limiter.get_window_stats(limit, kind, who)
         except (StorageError, RedisError, OSError, TimeoutError) as error:

@@ -19,6 +19,9 @@ class GatewaySettings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 9000
     workers: Annotated[int, Field(ge=1)] = Field(default_factory=lambda: os.cpu_count() or 1)
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # A JSON array of events in one POST (bulk.py): at most this many, and this many bytes.
+    bulk_max_events: Annotated[int, Field(ge=1, le=10_000)] = 500
+    bulk_max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     publish_timeout_s: PositiveSeconds = 5.0
     retry_after_s: Annotated[int, Field(ge=1)] = 5
     graceful_timeout_s: Annotated[int, Field(ge=1)] = 30
