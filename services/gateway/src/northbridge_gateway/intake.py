@@ -12,7 +12,7 @@ import structlog
 import uuid_utils
 from aiohttp import web
 
-from northbridge_gateway import bulk
+from northbridge_gateway import bulk, cloud_events
 from northbridge_gateway.auth import CLIENT
 from northbridge_gateway.idempotency import Bindings, BindingUnavailableError, KeyReusedError
 from northbridge_gateway.metrics import GatewayMetrics
@@ -61,6 +61,12 @@ def intake(topic: str, desk: Desk) -> Handler:
         client = request.get(CLIENT)
         who = client or request.remote or "unknown"
         body = await _read_body(request, settings.body_timeout_s, desk.closing, retry_after)
+        extra: list[tuple[str, bytes]] = []  # a CloudEvent's ce_* headers
+        if cloud_events.is_cloud_event(request):
+            incoming = cloud_events.read(request, body)
+            body, extra, key = incoming.data, incoming.headers, key or incoming.key
+            if bulk.is_bulk(body):
+                raise Refusal(422, "a CloudEvent carries one event: its data is an object")
 
         async def accept(event: Event, key: str | None) -> dict[str, object]:
             await desk.limits.check_recipient(event.recipient)
@@ -69,7 +75,7 @@ def intake(topic: str, desk: Desk) -> Handler:
             # Without a key, a fresh UUIDv7 cannot meet an earlier id (see identity.py).
             event_id = key or str(uuid_utils.uuid7())
             placed = await _publish(
-                desk, topic, event_id, event, retry_after, client=client, traced=traced
+                desk, topic, event_id, event, retry_after, client=client, extra=extra, traced=traced
             )
             desk.acceptances.note(event_id, placed, client)
             accepted.inc()
@@ -197,6 +203,7 @@ async def _publish(  # noqa: PLR0913 - the event, where it goes, and how to answ
     retry_after: dict[str, str],
     *,
     client: str | None,
+    extra: list[tuple[str, bytes]],
     traced: bool,
 ) -> Placement:
     metrics, key = desk.metrics, event.partition_key()
@@ -204,6 +211,7 @@ async def _publish(  # noqa: PLR0913 - the event, where it goes, and how to answ
     headers = [(EVENT_ID_HEADER, event_id.encode())]
     if client is not None:
         headers.append((CLIENT_HEADER, client.encode()))
+    headers += extra
     try:
         with metrics.publish.labels(topic).time():
             if not traced:
