@@ -35,6 +35,10 @@ def _body_text(value: str) -> str:
 
 HeaderText = Annotated[str, AfterValidator(_single_line)]
 BodyText = Annotated[str, AfterValidator(_body_text)]
+# The same rules as JSON Schema patterns, for the gateway's OpenAPI document (the validators
+# above decide; these only describe them).
+_SINGLE_LINE = {"pattern": "^[^\\x00-\\x1f\\x7f]*$"}
+_BODY = {"pattern": "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$"}
 
 
 class Event(BaseModel):
@@ -46,12 +50,30 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    name: Annotated[HeaderText, Field(min_length=1, max_length=MAX_NAME)]
-    loc: Annotated[HeaderText, Field(min_length=1, max_length=MAX_NAME)]
+    name: Annotated[
+        HeaderText, Field(min_length=1, max_length=MAX_NAME, json_schema_extra=_SINGLE_LINE)
+    ]
+    loc: Annotated[
+        HeaderText, Field(min_length=1, max_length=MAX_NAME, json_schema_extra=_SINGLE_LINE)
+    ]
     recipient: Annotated[EmailStr, AfterValidator(_single_line)] | None = None
-    subject: Annotated[HeaderText, Field(min_length=1, max_length=MAX_SUBJECT)] | None = None
-    message: Annotated[BodyText, Field(min_length=1, max_length=MAX_MESSAGE)] | None = None
-    key: Annotated[HeaderText, Field(min_length=1, max_length=MAX_KEY)] | None = None
+    subject: (
+        Annotated[
+            HeaderText,
+            Field(min_length=1, max_length=MAX_SUBJECT, json_schema_extra=_SINGLE_LINE),
+        ]
+        | None
+    ) = None
+    message: (
+        Annotated[BodyText, Field(min_length=1, max_length=MAX_MESSAGE, json_schema_extra=_BODY)]
+        | None
+    ) = None
+    key: (
+        Annotated[
+            HeaderText, Field(min_length=1, max_length=MAX_KEY, json_schema_extra=_SINGLE_LINE)
+        ]
+        | None
+    ) = None
 
     def partition_key(self) -> bytes:
         """The Kafka key: one key's events stay in order on one partition."""

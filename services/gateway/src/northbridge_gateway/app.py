@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from redis.asyncio import Redis
 
+from northbridge_gateway import openapi
 from northbridge_gateway.auth import Keys, auth_middleware
 from northbridge_gateway.health import healthz, readyz
 from northbridge_gateway.http_server import connection_cap_middleware
@@ -95,4 +96,5 @@ def build_app(config: GatewayConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(publisher))
     app.router.add_get("/metrics", exposition(metrics))
+    openapi.routes(app, gateway)
     return app

@@ -41,7 +41,7 @@ def split(body: bytes, max_events: int) -> list[Item]:
         detail = (
             f"{len(items)} events in one request; at most {max_events} (GATEWAY_BULK_MAX_EVENTS)"
         )
-        raise Refusal(413, detail)
+        raise Refusal(422, detail)  # the bytes are bounded by 413, the count is a rule
     # Each item is judged as a body of its own would be (pydantic's JSON parser included).
     return [
         twice(item.key) if isinstance(item, _Duplicated) else json.dumps(item).encode()

@@ -29,6 +29,7 @@ STRUCTURED = "application/cloudevents+json"
 BINARY_MARK = "ce-specversion"
 BATCH = "application/cloudevents-batch+json"
 JSON_DATA = ("application/json", None)
+REQUIRED = frozenset({"specversion", "id", "source", "type"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ def read(request: web.Request, body: bytes) -> Incoming:
         for name, value in request.headers.items()
         if name.lower().startswith("ce-") or name.lower() == "content-type"
     }
+    structured = request.content_type == STRUCTURED
+    present = set(_envelope(body)) if structured else {n[3:] for n in wanted if n[:3] == "ce-"}
+    missing = sorted(REQUIRED - present)
+    if missing:  # the SDK would make up an id, say
+        raise Refusal(400, f"not a valid CloudEvent: it has no {', '.join(missing)}")
     try:
         event = from_http_event(HTTPMessage(headers=wanted, body=body))
     except (BaseCloudEventException, ValueError, TypeError, KeyError) as error:
@@ -63,13 +69,23 @@ def read(request: web.Request, body: bytes) -> Incoming:
     if content_type not in JSON_DATA:
         raise Refusal(415, f"the CloudEvent's data must be application/json, not {content_type}")
     # Binary mode: the body is the data, as sent. Structured: the data member, as JSON again.
-    structured = request.content_type == STRUCTURED
     data = json.dumps(event.get_data()).encode() if structured else body
     kafka = to_binary(event, JSONFormat())
     headers = list(kafka.headers.items())
     if content_type is None:
         headers.append(("content-type", b"application/json"))
     return Incoming(data, headers, _key(str(attributes["source"]), str(attributes["id"])))
+
+
+def _envelope(body: bytes) -> dict[str, object]:
+    """A structured CloudEvent's members; a Refusal if the body is no JSON object."""
+    try:
+        members = json.loads(body)
+    except ValueError:
+        members = None
+    if not isinstance(members, dict):
+        raise Refusal(400, "not a valid CloudEvent: the body must be a JSON object")
+    return members
 
 
 def _key(source: str, event_id: str) -> str:
