@@ -82,13 +82,18 @@ class Mailpit(Server):
         http_port: int = 8025,
         *,
         max_messages: int = DEFAULT_MAX_MESSAGES,
+        options: tuple[str, ...] = (),
     ) -> None:
-        """Describe the server; nothing runs or is written until :meth:`start`."""
+        """Describe the server; nothing runs or is written until :meth:`start`.
+
+        ``options`` go to Mailpit as they are, e.g. ``--smtp-tls-cert`` for STARTTLS.
+        """
         super().__init__("mailpit", home / "mailpit.log")
         self.home = home
         self.smtp_port = smtp_port
         self.http_port = http_port
         self.max_messages = max_messages
+        self.options = options
 
     @property
     def url(self) -> str:
@@ -102,7 +107,7 @@ class Mailpit(Server):
         argv += ["--listen", f"{LOOPBACK}:{self.http_port}", "--max", str(self.max_messages)]
         argv += ["--database", str(self.home / "mailpit.db")]
         # No reverse DNS of 127.0.0.1 per connection, and no call to GitHub for new versions.
-        argv += ["--smtp-disable-rdns", "--disable-version-check"]
+        argv += ["--smtp-disable-rdns", "--disable-version-check", *self.options]
         return argv, {}
 
     def serving(self) -> bool:

@@ -1,10 +1,18 @@
 """The email-worker's own settings: ``WORKER_*``, ``SMTP_*``, ``MAIL_*``."""
 
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from northbridge_shared.settings import LogLevel, PositiveSeconds, QueueSettings
@@ -79,13 +87,33 @@ class SmtpSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1025
     starttls: bool = False
+    # The CA to trust for STARTTLS (a PEM file); none: the system's trust store.
+    ca_file: Path | None = None
     username: str | None = None
     password: SecretStr | None = None
+    # The password read from this file instead (compose and Kubernetes secrets are files).
+    password_file: Path | None = None
     timeout_s: PositiveSeconds = 10.0
     # A worker keeps its connection for this many mails (1: a new connection per mail), and
     # replaces one idle longer than idle_s. Providers cap mails per connection (often 100).
     mails_per_connection: Annotated[int, Field(ge=1)] = 100
     idle_s: PositiveSeconds = 30.0
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> "SmtpSettings":
+        if self.password_file is not None:
+            if self.password is not None:
+                raise ValueError("set SMTP_PASSWORD or SMTP_PASSWORD_FILE, not both")
+            try:
+                text = self.password_file.read_text().rstrip("\r\n")
+            except OSError as error:
+                raise ValueError(f"SMTP_PASSWORD_FILE cannot be read: {error}") from None
+            self.password = SecretStr(text)
+        return self
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The context STARTTLS verifies the server with (its name and certificate chain)."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 class MailSettings(BaseSettings):

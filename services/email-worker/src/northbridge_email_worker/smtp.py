@@ -15,7 +15,6 @@ import contextlib
 import re
 import smtplib
 import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -72,7 +71,7 @@ def session(smtp: SmtpSettings) -> Iterator[CommittingClient]:
         if client.sock is not None:
             client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if smtp.starttls:
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=smtp.tls_context())
         if smtp.username and smtp.password:
             client.login(smtp.username, smtp.password.get_secret_value())
         yield client
