@@ -19,6 +19,7 @@ from aiohttp import web
 
 from northbridge_gateway.problems import Refusal, problem_body
 from northbridge_gateway.validation import twice
+from northbridge_shared.events import Duplicated, mark_duplicates
 
 Item = bytes | Refusal  # an item's own JSON, to validate as a single body; or why not
 AcceptOne = Callable[[int, bytes], Awaitable[dict[str, Any]]]
@@ -32,7 +33,7 @@ def is_bulk(body: bytes) -> bool:
 def split(body: bytes, max_events: int) -> list[Item]:
     """The items of the array in ``body``; raises a Refusal for the request as a whole."""
     try:
-        items = json.loads(body, object_pairs_hook=_mark_duplicates)
+        items = json.loads(body, object_pairs_hook=mark_duplicates)
     except ValueError as error:
         raise Refusal(400, f"the body is not valid JSON: {error}") from None
     if not isinstance(items, list) or not items:
@@ -44,7 +45,7 @@ def split(body: bytes, max_events: int) -> list[Item]:
         raise Refusal(422, detail)  # the bytes are bounded by 413, the count is a rule
     # Each item is judged as a body of its own would be (pydantic's JSON parser included).
     return [
-        twice(item.key) if isinstance(item, _Duplicated) else json.dumps(item).encode()
+        twice(item.key) if isinstance(item, Duplicated) else json.dumps(item).encode()
         for item in items
     ]
 
@@ -64,20 +65,3 @@ async def _result(index: int, item: Item, accept_one: AcceptOne) -> dict[str, An
         return {"index": index, "status": 202, **await accept_one(index, item)}
     except Refusal as refusal:
         return {"index": index, **problem_body(refusal.status, refusal.detail, **refusal.extra)}
-
-
-class _Duplicated(dict[str, Any]):
-    """An object that named ``key`` twice: refused as its item, not as the whole array."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__()
-        self.key = key
-
-
-def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            return _Duplicated(key)
-        found[key] = value
-    return found
