@@ -9,7 +9,9 @@ instead of a traceback.
 """
 
 import sys
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
@@ -18,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,7 +51,27 @@ class RedisSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
 
+    # rediss://host:port/db for TLS; ?ssl_ca_certs=/path/ca.pem to trust a private CA.
     url: str = "redis://127.0.0.1:6379/0"
+    # The password read from this file and put into the URL (compose and Kubernetes secrets
+    # are files), instead of writing it into REDIS_URL.
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> "RedisSettings":
+        if self.password_file is not None:
+            try:
+                password = self.password_file.read_text().rstrip("\r\n")
+            except OSError as error:
+                raise ValueError(f"REDIS_PASSWORD_FILE cannot be read: {error}") from None
+            parts = urlsplit(self.url)
+            user = quote(parts.username or "", safe="")  # an ACL user, if the URL names one
+            host = parts.hostname or ""
+            where = f"{user}:{quote(password, safe='')}@{f'[{host}]' if ':' in host else host}"
+            if parts.port is not None:
+                where += f":{parts.port}"
+            self.url = urlunsplit(parts._replace(netloc=where))
+        return self
 
 
 class LogSettings(BaseSettings):

@@ -29,18 +29,26 @@ maxmemory-policy noeviction
 class RedisServer(Server):
     """One redis-server on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(self, home: Path, port: int = 6379) -> None:
-        """Describe the server; nothing runs or is written until :meth:`start`."""
+    def __init__(
+        self, home: Path, port: int = 6379, *, more_config: str = "", url: str = ""
+    ) -> None:
+        """Describe the server; nothing runs or is written until :meth:`start`.
+
+        ``more_config`` is appended to redis.conf (TLS, ``requirepass``), and ``url`` is then
+        how a client reaches it (``rediss://:PASSWORD@...``).
+        """
         super().__init__("redis", home / "redis.log")
         self.home = home
         self.port = port
+        self._more_config = more_config
+        self._url = url
 
     ready_what = "answering PING"
 
     @property
     def url(self) -> str:
-        """Where clients connect: ``redis://127.0.0.1:PORT/0``."""
-        return f"redis://{LOOPBACK}:{self.port}/0"
+        """Where clients connect: ``redis://127.0.0.1:PORT/0`` unless told otherwise."""
+        return self._url or f"redis://{LOOPBACK}:{self.port}/0"
 
     def command(self) -> tuple[list[str], None]:
         """Write redis.conf; the redis-server command."""
@@ -55,7 +63,9 @@ class RedisServer(Server):
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = self.home / "redis.conf"
-        config.write_text(_CONFIG.format(host=LOOPBACK, port=self.port, data=data))
+        config.write_text(
+            _CONFIG.format(host=LOOPBACK, port=self.port, data=data) + self._more_config
+        )
         return config
 
     def serving(self) -> bool:
