@@ -15,7 +15,8 @@ def test_a_producer_whose_sender_died_is_replaced(pipeline: Pipeline) -> None:
     """Sender task gone: /readyz's check still answers truly, and the next publish lands."""
 
     async def scenario() -> tuple[bool, int]:
-        publisher = Publisher(pipeline.kafka.bootstrap_servers, timeout_s=3, linger_ms=0)
+        kafka = {"bootstrap_servers": pipeline.kafka.bootstrap_servers}
+        publisher = Publisher(kafka, timeout_s=3, linger_ms=0)
         await publisher.start()
         try:
             await publisher.publish(NORTH_TOPIC, b"k", EVENT, [])

@@ -15,14 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import trustme
 
 from northbridge_stack import services
 from northbridge_stack.kafka import KafkaBroker
-from northbridge_stack.ports import LOOPBACK, free_port
+from northbridge_stack.ports import free_port
 from northbridge_stack.processes import ManagedProcess
-from northbridge_stack.redis_server import RedisServer
 
+from . import secured
 from .conftest import Pipeline, spawn
 from .infrastructure import kafka_broker
 from .support import wait_for, wait_for_mail
@@ -39,25 +38,10 @@ class SecuredRedis:
 
 @pytest.fixture
 def secured_redis(tmp_path: Path) -> Iterator[SecuredRedis]:
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    chain, key, ca_file = tmp_path / "chain.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    for pem in server.cert_chain_pems:
-        pem.write_to_path(str(chain), append=True)
-    server.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
-    port = free_port()
-    tls = (
-        f"port 0\ntls-port {port}\ntls-cert-file {chain}\ntls-key-file {key}\n"
-        f"tls-ca-cert-file {ca_file}\ntls-auth-clients no\nrequirepass {PASSWORD}\n"
-    )
-    url = f"rediss://{LOOPBACK}:{port}/0?ssl_ca_certs={ca_file}"
-    with_password = url.replace("rediss://", f"rediss://:{PASSWORD}@")
-    password_file = tmp_path / "redis-password"
-    password_file.write_text(PASSWORD + "\n")
-    home = tmp_path / "redis"
-    with RedisServer(home, port, more_config=tls, url=with_password):
-        yield SecuredRedis(url, password_file, port)
+    certs = secured.certificates(tmp_path / "tls")
+    server, url = secured.redis(tmp_path / "redis", certs, PASSWORD)
+    with server:
+        yield SecuredRedis(url, secured.secret_file(tmp_path, "password", PASSWORD), server.port)
 
 
 @pytest.fixture

@@ -8,15 +8,17 @@ read too). :func:`load` turns a bad value into one readable line and a non-zero 
 instead of a traceback.
 """
 
+import ssl
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
     Field,
     NonNegativeInt,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -30,6 +32,14 @@ from northbridge_shared.jobs import DEFAULT_ROUTES, Route
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
+def read_secret(path: Path, variable: str) -> str:
+    """A secret from a file, as compose and Kubernetes mount them (one trailing newline cut)."""
+    try:
+        return path.read_text().rstrip("\r\n")
+    except OSError as error:
+        raise ValueError(f"{variable} cannot be read: {error}") from None
+
+
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
@@ -39,11 +49,51 @@ LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidat
 
 
 class KafkaSettings(BaseSettings):
-    """How to reach Kafka."""
+    """How to reach Kafka, and how to prove who we are (aiokafka's names for each option)."""
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    # The password read from this file instead (compose and Kubernetes secrets are files).
+    sasl_plain_password_file: Path | None = None
+    # The CA to trust for SSL and SASL_SSL (a PEM file); none: the system's trust store.
+    ssl_cafile: Path | None = None
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> "KafkaSettings":
+        if self.sasl_plain_password_file is not None:
+            text = read_secret(self.sasl_plain_password_file, "KAFKA_SASL_PLAIN_PASSWORD_FILE")
+            self.sasl_plain_password = SecretStr(text)
+        lacking = self.sasl_plain_username is None or self.sasl_plain_password is None
+        if self.security_protocol.startswith("SASL") and lacking:
+            raise ValueError(
+                f"{self.security_protocol} needs KAFKA_SASL_PLAIN_USERNAME and"
+                " KAFKA_SASL_PLAIN_PASSWORD (or KAFKA_SASL_PLAIN_PASSWORD_FILE)"
+            )
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """The keyword arguments every aiokafka producer, consumer and admin client takes."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = ssl.create_default_context(
+                cafile=None if self.ssl_cafile is None else str(self.ssl_cafile)
+            )
+        if self.security_protocol.startswith("SASL"):
+            password = self.sasl_plain_password
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_plain_username,
+                "sasl_plain_password": None if password is None else password.get_secret_value(),
+            }
+        return options
 
 
 class RedisSettings(BaseSettings):
@@ -60,10 +110,7 @@ class RedisSettings(BaseSettings):
     @model_validator(mode="after")
     def _password_from_file(self) -> "RedisSettings":
         if self.password_file is not None:
-            try:
-                password = self.password_file.read_text().rstrip("\r\n")
-            except OSError as error:
-                raise ValueError(f"REDIS_PASSWORD_FILE cannot be read: {error}") from None
+            password = read_secret(self.password_file, "REDIS_PASSWORD_FILE")
             parts = urlsplit(self.url)
             user = quote(parts.username or "", safe="")  # an ACL user, if the URL names one
             host = parts.hostname or ""
@@ -156,6 +203,9 @@ def load(model: type[S]) -> S:
     except ValidationError as error:
         prefix = str(model.model_config.get("env_prefix", ""))
         for problem in error.errors():
+            if not problem["loc"]:  # a rule over several settings: its message names them
+                print(f"invalid settings {prefix}*: {problem['msg']}", file=sys.stderr)
+                continue
             field, *inside = problem["loc"]
             name = (prefix + str(field)).upper() + "".join(f"[{part}]" for part in inside)
             print(f"invalid setting {name}: {problem['msg']}", file=sys.stderr)

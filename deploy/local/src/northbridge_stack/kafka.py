@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -89,15 +90,35 @@ def parse_properties(text: str, name: str = "properties") -> dict[str, str]:
 DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
 
 
+@dataclass(frozen=True)
+class SaslSsl:
+    """A SASL_SSL listener beside the plain one: TLS, and SCRAM-SHA-512 users."""
+
+    port: int
+    keystore: Path  # PEM: the private key, then the certificate chain
+    users: dict[str, str]  # name: password, stored as SCRAM credentials at format time
+
+
 class KafkaBroker(Server):
     """One KRaft node on 127.0.0.1: config, data and (when a test starts it) log in ``home``."""
 
-    def __init__(self, home: Path, port: int = 9092, controller_port: int = 9093) -> None:
-        """Describe the broker; nothing runs or is written until :meth:`start`."""
+    def __init__(
+        self,
+        home: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        *,
+        sasl_ssl: SaslSsl | None = None,
+    ) -> None:
+        """Describe the broker; nothing runs or is written until :meth:`start`.
+
+        With ``sasl_ssl`` it also listens there; the plain port stays for the probes.
+        """
         super().__init__("kafka", home / "kafka.log")
         self.home = home
         self.port = port
         self.controller_port = controller_port
+        self.sasl_ssl = sasl_ssl
 
     ready_what = "starting"
     start_timeout = 90.0
@@ -139,7 +160,7 @@ class KafkaBroker(Server):
 
     def run_settings(self) -> dict[str, str]:
         """What this run adds to the shared settings: where it listens and keeps its data."""
-        return {
+        settings = {
             "listeners": f"PLAINTEXT://{LOOPBACK}:{self.port},CONTROLLER://{LOOPBACK}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -147,6 +168,18 @@ class KafkaBroker(Server):
             "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
             "log.dirs": str(self._data_dir),
         }
+        if (secure := self.sasl_ssl) is not None:
+            settings["listeners"] += f",SASL_SSL://{LOOPBACK}:{secure.port}"
+            settings["advertised.listeners"] += f",SASL_SSL://{LOOPBACK}:{secure.port}"
+            settings["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+            scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            settings |= {
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location": str(secure.keystore),
+            }
+        return settings
 
     def properties(self) -> str:
         """server.properties: the shared single-node file as it is, then this run's settings."""
@@ -170,6 +203,8 @@ class KafkaBroker(Server):
         argv = self.tool_argv(
             STORAGE_TOOL, "format", "--ignore-formatted", "-t", _cluster_id(), "-c", config
         )
+        for name, password in (self.sasl_ssl.users if self.sasl_ssl else {}).items():
+            argv += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")

@@ -120,7 +120,7 @@ def _consumer(
     settings: BridgeSettings, kafka: KafkaSettings, hand_over: HandOver
 ) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        **kafka.client_options(),
         group_id=settings.group_id,
         enable_auto_commit=False,
         # A new group starts at the beginning: events written before the bridge first ran count.
@@ -133,9 +133,7 @@ def _consumer(
 
 
 def _producer(kafka: KafkaSettings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    return AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
 
 
 async def start_with_backoff(

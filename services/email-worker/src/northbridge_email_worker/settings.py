@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from northbridge_shared.settings import LogLevel, PositiveSeconds, QueueSettings
+from northbridge_shared.settings import LogLevel, PositiveSeconds, QueueSettings, read_secret
 
 
 def _default_heartbeat_file() -> Path:
@@ -104,11 +104,7 @@ class SmtpSettings(BaseSettings):
         if self.password_file is not None:
             if self.password is not None:
                 raise ValueError("set SMTP_PASSWORD or SMTP_PASSWORD_FILE, not both")
-            try:
-                text = self.password_file.read_text().rstrip("\r\n")
-            except OSError as error:
-                raise ValueError(f"SMTP_PASSWORD_FILE cannot be read: {error}") from None
-            self.password = SecretStr(text)
+            self.password = SecretStr(read_secret(self.password_file, "SMTP_PASSWORD_FILE"))
         return self
 
     def tls_context(self) -> ssl.SSLContext:

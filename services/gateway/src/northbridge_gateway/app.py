@@ -44,7 +44,7 @@ class GatewayConfig:
 def build_app(config: GatewayConfig) -> web.Application:
     """The routes, with the publisher and Redis opened and closed with the app."""
     gateway, kafka, redis, jobs = config.gateway, config.kafka, config.redis, config.jobs
-    publisher = Publisher(kafka.bootstrap_servers, gateway.publish_timeout_s, gateway.linger_ms)
+    publisher = Publisher(kafka.client_options(), gateway.publish_timeout_s, gateway.linger_ms)
     # Redis binds Idempotency-Keys and keeps receipts; the same deadline as Kafka's.
     connection = Redis.from_url(
         redis.url,

@@ -63,8 +63,8 @@ class Placement:
 class Publisher:
     """Publishes events; (re)connects on demand so the gateway outlives a Kafka outage."""
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float, linger_ms: int) -> None:
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: dict[str, Any], timeout_s: float, linger_ms: int) -> None:
+        self._kafka = kafka  # KafkaSettings.client_options(): where, and with what credentials
         self._timeout_s = timeout_s
         self._linger_ms = linger_ms
         self._producer: Any = None
@@ -130,7 +130,7 @@ class Publisher:
                 self._discard(RuntimeError("the producer's sender task has ended"))
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap_servers,
+                    **self._kafka,
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=self._linger_ms,
