@@ -95,7 +95,7 @@ def intake(topic: str, desk: Desk) -> Handler:
 
         if bulk.is_bulk(body):
             items = bulk.split(body, settings.bulk_max_events)
-            keys = [_item_key(key, n, len(items)) for n in range(len(items))]
+            keys = _item_keys(key, len(items))
             await desk.limits.check_client(who, cost=len(items))
 
             async def accept_item(index: int, item: bytes) -> dict[str, object]:
@@ -115,14 +115,14 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def _item_key(key: str | None, index: int, count: int) -> str | None:
-    """Item ``index``'s id in a bulk sent with ``key``: ``key-index`` (see bulk.py)."""
+def _item_keys(key: str | None, count: int) -> list[str | None]:
+    """The items' ids in a bulk sent with ``key``: ``key-0``, ``key-1`` ... (see bulk.py)."""
     if key is None:
-        return None
+        return [None] * count
     if not is_idempotency_key(f"{key}-{count - 1}"):
         detail = f"Idempotency-Key must leave room for -{count - 1} within 128 characters"
         raise Refusal(400, detail)
-    return f"{key}-{index}"
+    return [f"{key}-{index}" for index in range(count)]
 
 
 def _idempotency_key(request: web.Request) -> str | None:

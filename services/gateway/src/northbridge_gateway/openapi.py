@@ -236,8 +236,8 @@ def document(settings: GatewaySettings) -> dict[str, Any]:
 
 def routes(app: web.Application, settings: GatewaySettings) -> None:
     """Serve the document and the page on ``app``."""
-    text = json.dumps(document(settings), indent=2)
-    page = _page(document(settings))
+    spec = document(settings)
+    text, page = json.dumps(spec, indent=2), _page(spec)
 
     async def serve_document(_: web.Request) -> web.Response:
         return web.Response(text=text, content_type="application/json")
