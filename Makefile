@@ -13,10 +13,19 @@ CLIENT ?= me
 ARGS ?=
 # uv from PATH, else the one `make install` puts in python3's site-packages.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
+# Kafka's nodes: 1, or 3 (replicas on three nodes: deploy/kafka/nodes-3.properties). Like MODE,
+# the size `make up` started is kept until `make down`, so later targets reach the same nodes.
+KAFKA_NODES_FILE := .stack/kafka-nodes
+KAFKA_NODES ?= $(or $(shell cat $(KAFKA_NODES_FILE) 2>/dev/null),1)
+ifeq ($(filter 1 3,$(KAFKA_NODES)),)
+  $(error KAFKA_NODES must be 1 or 3, not "$(KAFKA_NODES)")
+endif
+export KAFKA_NODES
 # deploy/offline/bootstrap writes the local stand-in image names here on machines that cannot
 # pull; once it exists, compose mode uses them. The shell's variables and .env still win.
 OFFLINE_IMAGES := deploy/offline/images.env
-COMPOSE ?= docker compose $(foreach file,$(OFFLINE_IMAGES) .env,$(if $(wildcard $(file)),--env-file $(file)))
+COMPOSE ?= docker compose $(if $(filter 3,$(KAFKA_NODES)),-f compose.yaml -f compose.kafka-3.yaml) \
+	$(foreach file,$(OFFLINE_IMAGES) .env,$(if $(wildcard $(file)),--env-file $(file)))
 # compose: the containers of compose.yaml; local: the same parts as processes (deploy/local).
 # Which one, in order: MODE=local|compose given to make (or exported with one of those values);
 # the mode of the stack `make up` started, kept in $(MODE_FILE) until `make down`, so that
@@ -60,7 +69,7 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 # $(call by_mode,COMPOSE COMMAND,LOCAL COMMAND): the one for this MODE.
 by_mode = $(if $(filter compose,$(MODE)),$(1),$(2))
 
-up: $(call by_mode,,install) ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
+up: $(call by_mode,,install) ## start Kafka (KAFKA_NODES: 1 or 3), Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
 ifeq ($(MODE),compose)
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
 	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
@@ -70,11 +79,11 @@ ifeq ($(MODE),compose)
 else
 	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
 endif
-	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE)
+	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE) && echo $(KAFKA_NODES) > $(KAFKA_NODES_FILE)
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(call by_mode,$(COMPOSE) down --remove-orphans,$(UV) run northbridge-stack down)
-	@rm -f $(MODE_FILE)
+	@rm -f $(MODE_FILE) $(KAFKA_NODES_FILE)
 
 ps: ## show each component: state, ports; health (compose), pid, uptime, restarts (local)
 	@$(call by_mode,$(COMPOSE) ps --all,$(UV) run northbridge-stack ps)

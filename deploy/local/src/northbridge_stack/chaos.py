@@ -36,6 +36,7 @@ from northbridge_stack.layout import PORT_VARIABLES, StackLayout
 from northbridge_stack.ledger import LOC, Kill, Ledger, subject_token
 from northbridge_stack.mailbox import Mailbox
 from northbridge_stack.ports import LOOPBACK, free_port
+from northbridge_stack.processes import Server
 from northbridge_stack.supervisor import Supervisor
 
 # Round and round: each part in turn, a worker twice per round (there are two).
@@ -212,7 +213,8 @@ async def _committed_to_the_end(bootstrap: str) -> bool:
 
 def _left_down(layout: StackLayout, supervisor: Supervisor) -> list[str]:
     """The parts not running and serving once they had a minute to come back."""
-    servers = {"kafka": layout.kafka(), "redis": layout.redis(), "mailpit": layout.mailpit()}
+    kafka: dict[str, Server] = {b.process.name: b for b in layout.kafka_brokers()}
+    servers = kafka | {"redis": layout.redis(), "mailpit": layout.mailpit()}
     deadline = time.monotonic() + READY_WAIT_S
     down: list[str] = []
     while time.monotonic() < deadline:

@@ -1,4 +1,8 @@
-"""A single-node Apache Kafka in KRaft mode (broker and controller in one JVM) from Maven jars."""
+"""Apache Kafka in KRaft mode from Maven jars: one node, or a cluster of three.
+
+Each node is one JVM, broker and controller (a voter of the quorum). The settings every node
+shares are deploy/kafka/server.properties, then nodes-<N>.properties for the cluster's size.
+"""
 
 import asyncio
 import base64
@@ -7,6 +11,9 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -26,9 +33,9 @@ CONSOLE_CONSUMER: Final = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 TOPIC_COMMAND: Final = "org.apache.kafka.tools.TopicCommand"
 CONSUMER_GROUPS: Final = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 # Kafka's configuration shared with compose (deploy/kafka/ in the repository, which this
-# package runs from): the single-node settings, and the broker's and the tools' logging.
+# package runs from): every node's settings, each cluster size's, and the logging.
 CONFIG_DIR: Final = Path(__file__).resolve().parents[3] / "kafka"
-SINGLE_NODE_PROPERTIES: Final = CONFIG_DIR / "single-node.properties"
+SERVER_PROPERTIES: Final = CONFIG_DIR / "server.properties"
 BROKER_LOG4J: Final = CONFIG_DIR / "log4j2.properties"
 TOOLS_LOG4J: Final = CONFIG_DIR / "tools-log4j2.properties"
 # How long one readiness probe may take: a metadata request on loopback answers in ms.
@@ -49,21 +56,41 @@ BROKER_JVM: Final = (
 TOOL_JVM: Final = ("-Xmx256m", "-Djava.awt.headless=true")
 
 
+def nodes_properties(nodes: int) -> Path:
+    """``deploy/kafka/nodes-<nodes>.properties``: a cluster size's replication settings."""
+    return CONFIG_DIR / f"nodes-{nodes}.properties"
+
+
+def cluster_sizes() -> list[int]:
+    """The cluster sizes there is a ``nodes-<N>.properties`` for (KAFKA_NODES may be one)."""
+    return sorted(int(path.stem.removeprefix("nodes-")) for path in CONFIG_DIR.glob("nodes-*"))
+
+
 @functools.cache
-def single_node_file() -> str:
-    """The text of ``deploy/kafka/single-node.properties``: the settings every mode shares."""
+def config_file(path: Path) -> str:
+    """The text of one of ``deploy/kafka``'s properties files."""
     try:
-        return SINGLE_NODE_PROPERTIES.read_text()
-    except OSError as error:
+        return path.read_text()
+    except FileNotFoundError:
+        if path.name.startswith("nodes-"):
+            sizes = " or ".join(map(str, cluster_sizes()))
+            raise StackError(f"KAFKA_NODES must be {sizes}: there is no {path}") from None
         raise StackError(
-            f"cannot read {SINGLE_NODE_PROPERTIES} ({error.strerror}): "
-            "northbridge_stack runs from the repository, beside deploy/kafka/"
-        ) from error
+            f"cannot read {path}: northbridge_stack runs from the repository, beside deploy/kafka/"
+        ) from None
+    except OSError as error:
+        raise StackError(f"cannot read {path} ({error.strerror})") from error
 
 
-def single_node_settings() -> dict[str, str]:
-    """The shared single-node settings, key by key."""
-    return parse_properties(single_node_file(), SINGLE_NODE_PROPERTIES.name)
+def shared_settings(nodes: int = 1) -> dict[str, str]:
+    """What every node of a ``nodes``-node cluster is set to, whatever the mode, key by key."""
+    files = (SERVER_PROPERTIES, nodes_properties(nodes))
+    return {k: v for f in files for k, v in parse_properties(config_file(f), f.name).items()}
+
+
+def replication_factor(nodes: int) -> int:
+    """The replicas the pipeline's topics get in a ``nodes``-node cluster."""
+    return int(shared_settings(nodes)["default.replication.factor"])
 
 
 def parse_properties(text: str, name: str = "properties") -> dict[str, str]:
@@ -87,7 +114,7 @@ def parse_properties(text: str, name: str = "properties") -> dict[str, str]:
 
 # Several partitions spread keyed events while keeping one key's events in order: the pipeline
 # topics get the broker's default count, one fact in the shared file.
-DEFAULT_PARTITIONS: Final = int(single_node_settings()["num.partitions"])
+DEFAULT_PARTITIONS: Final = int(shared_settings()["num.partitions"])
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,15 @@ class SaslSsl:
     port: int
     keystore: Path  # PEM: the private key, then the certificate chain
     users: dict[str, str]  # name: password, stored as SCRAM credentials at format time
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What a node of a cluster knows of it: its id, every voter, the cluster's id."""
+
+    node_id: int
+    voters: tuple[tuple[int, int], ...]  # (node id, controller port) of each node
+    cluster_id: str
 
 
 class KafkaBroker(Server):
@@ -109,12 +145,17 @@ class KafkaBroker(Server):
         controller_port: int = 9093,
         *,
         sasl_ssl: SaslSsl | None = None,
+        member: Membership | None = None,
     ) -> None:
-        """Describe the broker; nothing runs or is written until :meth:`start`.
+        """Describe the node; nothing runs or is written until :meth:`start`.
 
-        With ``sasl_ssl`` it also listens there; the plain port stays for the probes.
+        With ``sasl_ssl`` it also listens there; the plain port stays for the probes. A node
+        of a :class:`KafkaCluster` is its ``member``; alone, it is node 1 and its only voter.
         """
-        super().__init__("kafka", home / "kafka.log")
+        self.member = member or Membership(1, ((1, controller_port),), "")
+        self.node_id = self.member.node_id
+        name = "kafka" if self.node_id == 1 else f"kafka-{self.node_id}"
+        super().__init__(name, home / "kafka.log")
         self.home = home
         self.port = port
         self.controller_port = controller_port
@@ -122,6 +163,11 @@ class KafkaBroker(Server):
 
     ready_what = "starting"
     start_timeout = 90.0
+
+    @property
+    def nodes(self) -> int:
+        """How many nodes the cluster has (its settings: ``nodes-<N>.properties``)."""
+        return len(self.member.voters)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -159,13 +205,15 @@ class KafkaBroker(Server):
         self._server_properties.write_text(self.properties())
 
     def run_settings(self) -> dict[str, str]:
-        """What this run adds to the shared settings: where it listens and keeps its data."""
+        """What this node and run add to the shared settings: its id, ports and data."""
+        voters = ",".join(f"{node}@{LOOPBACK}:{port}" for node, port in self.member.voters)
         settings = {
+            "node.id": str(self.node_id),
             "listeners": f"PLAINTEXT://{LOOPBACK}:{self.port},CONTROLLER://{LOOPBACK}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
-            "controller.quorum.voters": f"1@{LOOPBACK}:{self.controller_port}",
+            "controller.quorum.voters": voters,
             "log.dirs": str(self._data_dir),
         }
         if (secure := self.sasl_ssl) is not None:
@@ -182,15 +230,17 @@ class KafkaBroker(Server):
         return settings
 
     def properties(self) -> str:
-        """server.properties: the shared single-node file as it is, then this run's settings."""
+        """server.properties: the shared files as they are, then this node's settings."""
         run = self.run_settings()
-        if clash := sorted(single_node_settings().keys() & run.keys()):
-            raise StackError(f"{SINGLE_NODE_PROPERTIES} sets what each run sets: {clash}")
+        files = (SERVER_PROPERTIES, nodes_properties(self.nodes))
+        if clash := sorted(shared_settings(self.nodes).keys() & run.keys()):
+            raise StackError(f"{' or '.join(map(str, files))} set what each node sets: {clash}")
         lines = [f"{key}={value}" for key, value in run.items()]
+        shared = [f"# {path}\n{config_file(path)}" for path in files]
         return (
-            f"# Written by northbridge_stack.kafka on every start: {SINGLE_NODE_PROPERTIES}\n"
-            f"{single_node_file()}\n"
-            "# This run's listeners, controller address and data folder.\n"
+            "# Written by northbridge_stack.kafka on every start, from:\n"
+            + "\n".join(shared)
+            + "\n# This node's id, listeners, the controllers' addresses and its data folder.\n"
             + "\n".join(lines)
             + "\n"
         )
@@ -200,8 +250,9 @@ class KafkaBroker(Server):
         if (self._data_dir / "meta.properties").exists():
             return
         config = str(self._server_properties)
+        cluster_id = self.member.cluster_id or _cluster_id(uuid.uuid4())
         argv = self.tool_argv(
-            STORAGE_TOOL, "format", "--ignore-formatted", "-t", _cluster_id(), "-c", config
+            STORAGE_TOOL, "format", "--ignore-formatted", "-t", cluster_id, "-c", config
         )
         for name, password in (self.sasl_ssl.users if self.sasl_ssl else {}).items():
             argv += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
@@ -210,16 +261,59 @@ class KafkaBroker(Server):
             raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
 
     def serving(self) -> bool:
-        """The broker answers metadata and lists itself: registered and unfenced, serving."""
-        return accepts(self.port) and _lists_a_broker(self.bootstrap_servers)
+        """The node answers metadata and lists itself: registered and unfenced, serving."""
+        return accepts(self.port) and _lists_broker(self.bootstrap_servers, self.node_id)
 
 
-def _lists_a_broker(bootstrap_servers: str) -> bool:
+class KafkaCluster:
+    """Three (or any ``nodes-<N>.properties`` count of) KRaft nodes on 127.0.0.1.
+
+    Node *i* lives in ``home/node-i``. The cluster's id follows from ``home``, so a node whose
+    data is lost is formatted into the same cluster again, and two clusters never share one.
+    """
+
+    def __init__(self, home: Path, ports: Sequence[tuple[int, int]]) -> None:
+        """Describe the nodes, one per ``(port, controller port)``; nothing runs yet."""
+        config_file(nodes_properties(len(ports)))  # fails early on a size with no settings
+        self.home = home
+        voters = tuple((node, controller) for node, (_, controller) in enumerate(ports, start=1))
+        cluster_id = _cluster_id(uuid.uuid5(uuid.NAMESPACE_URL, home.resolve().as_uri()))
+        self.brokers = [
+            KafkaBroker(
+                home / f"node-{node}",
+                port,
+                controller,
+                member=Membership(node, voters, cluster_id),
+            )
+            for node, (port, controller) in enumerate(ports, start=1)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every node's address: a client starting while one is down still finds the others."""
+        return ",".join(broker.bootstrap_servers for broker in self.brokers)
+
+    @contextmanager
+    def running(self) -> Iterator["KafkaCluster"]:
+        """Start every node attached (together: none serves before a quorum of voters runs)."""
+        try:
+            for broker in self.brokers:
+                broker.spawn()
+            for broker in self.brokers:
+                broker.wait_serving()
+            yield self
+        finally:
+            # Together: a node stopping alone waits for a quorum that is stopping too.
+            with ThreadPoolExecutor(len(self.brokers)) as pool:
+                list(pool.map(lambda broker: broker.stop(), self.brokers))
+
+
+def _lists_broker(bootstrap_servers: str, node_id: int) -> bool:
     async def ask() -> bool:
         client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=2000)
         try:
             await client.bootstrap()
-            return bool(client.cluster.brokers())
+            return client.cluster.broker_metadata(node_id) is not None
         finally:
             await client.close()
 
@@ -229,16 +323,16 @@ def _lists_a_broker(bootstrap_servers: str) -> bool:
         return False
 
 
-def _cluster_id() -> str:
-    """A cluster id as ``StorageTool random-uuid`` makes it, without starting a JVM for it.
+def _cluster_id(seed: uuid.UUID) -> str:
+    """A cluster id written as ``StorageTool random-uuid`` writes one, without a JVM for it.
 
-    Kafka's Uuid.randomUuid is 16 random bytes in URL-safe base64 without padding, and it
-    rejects ids starting with "-" because they read as command-line options.
+    Kafka's Uuid is 16 bytes in URL-safe base64 without padding, and it rejects ids starting
+    with "-" because they read as command-line options: such a seed's bits are flipped.
     """
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
+    cluster_id = base64.urlsafe_b64encode(seed.bytes).decode().rstrip("=")
+    if cluster_id.startswith("-"):
+        return _cluster_id(uuid.UUID(int=seed.int ^ (1 << 127)))
+    return cluster_id
 
 
 def _java() -> str:

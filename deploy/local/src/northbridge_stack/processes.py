@@ -145,8 +145,16 @@ class Server:
         """Prepare, spawn and wait until it serves; does nothing if it already runs."""
         if self.running:
             return
+        self.spawn()
+        self.wait_serving(timeout=timeout)
+
+    def spawn(self) -> None:
+        """Prepare and spawn, without waiting (a cluster's nodes serve only together)."""
         argv, env = self.command()
         self.process.spawn(argv, env=None if env is None else os.environ | dict(env))
+
+    def wait_serving(self, *, timeout: float | None = None) -> None:
+        """Wait until the spawned process serves; a StackError with its log if it does not."""
         self.process.wait_until(
             self.serving, timeout=timeout or self.start_timeout, what=self.ready_what
         )

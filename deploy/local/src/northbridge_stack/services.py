@@ -93,7 +93,7 @@ def service_env(layout: StackLayout) -> dict[str, str]:
     env.setdefault("METRICS_HOST", LOOPBACK)
     env.setdefault("DASHBOARD_HOST", LOOPBACK)
     return env | {
-        "KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{layout.kafka_port}",
+        "KAFKA_BOOTSTRAP_SERVERS": layout.kafka_bootstrap_servers,
         "REDIS_URL": f"redis://{LOOPBACK}:{layout.redis_port}/0",
         "SMTP_HOST": LOOPBACK,
         "SMTP_PORT": str(layout.smtp_port),

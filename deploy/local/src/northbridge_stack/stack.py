@@ -16,6 +16,7 @@ from pathlib import Path
 from northbridge_stack import mailpit
 from northbridge_stack.errors import StackError
 from northbridge_stack.jars import kafka_classpath, kafka_jars_cached, kafka_version
+from northbridge_stack.kafka import KafkaBroker, replication_factor
 from northbridge_stack.layout import StackLayout
 from northbridge_stack.ports import LOOPBACK, is_free
 from northbridge_stack.processes import Server
@@ -40,8 +41,6 @@ INFRA_READY_S = 120.0  # a cold JVM on a busy 2-core machine
 SERVICE_READY_S = 60.0
 POLL_S = 0.2
 TAIL_LINES = 30
-# Stopped last to first: the pipeline before what it needs.
-STOP_ORDER = (("mailpit", "redis"), ("kafka",))
 
 
 def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print) -> None:
@@ -51,8 +50,9 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
     _check_ports(layout, supervisor, with_gateway=not infra_only)
     _ensure_jars(say)
     _ensure_mailpit(say)
+    brokers = layout.kafka_brokers()
     servers: dict[str, tuple[Server, str]] = {
-        "kafka": (layout.kafka(), layout.kafka().bootstrap_servers),
+        **{broker.process.name: (broker, broker.bootstrap_servers) for broker in brokers},
         "redis": (layout.redis(), layout.redis().url),
         "mailpit": (layout.mailpit(), layout.mailpit().url),
     }
@@ -62,12 +62,13 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
         # services of the last run are added only once Kafka serves and the topics exist.
         supervisor.sync(SERVICES, [])
     _start_supervisor(supervisor, say)
+    layout.remember_kafka_nodes()
     readiness = _Readiness(supervisor, supervisor.states(), say)
     supervisor.update()
     for name, (server, where) in servers.items():
         readiness.wait(name, server.serving, INFRA_READY_S, where)
-        if name == "kafka":
-            _create_topics(where, say)  # where: its bootstrap servers
+        if server is brokers[-1]:  # every node serves: a cluster can place the replicas
+            _create_topics(layout, say)
     scripts = write_tool_scripts(layout.kafka(), layout.bin)
     say(_line("kafka tools", f"{shown(layout.bin)}/ ({', '.join(p.name for p in scripts)})"))
     if not infra_only:
@@ -82,8 +83,10 @@ def down(layout: StackLayout, say: Say = print) -> None:
         say("nothing was running")
         return
     states = supervisor.states()
-    infra = {name for tier in STOP_ORDER for name in tier}
-    tiers = [[n for n in states if n not in infra], *(list(tier) for tier in STOP_ORDER)]
+    kafka = [broker.process.name for broker in layout.kafka_brokers()]
+    stop_order = [["mailpit", "redis"], kafka]  # stopped last to first: the pipeline first
+    infra = {name for tier in stop_order for name in tier}
+    tiers = [[n for n in states if n not in infra], *stop_order]
     for tier in tiers:
         running = [n for n in tier if n in states and states[n].pid]
         began = time.monotonic()
@@ -91,6 +94,7 @@ def down(layout: StackLayout, say: Say = print) -> None:
         for name in running:
             say(_line(name, f"stopped ({time.monotonic() - began:.1f} s)"))
     supervisor.shutdown()
+    layout.forget_kafka_nodes()
     say(_line("supervisord", "stopped"))
 
 
@@ -99,7 +103,7 @@ def ps(layout: StackLayout, say: Say = print) -> None:
     supervisor = layout.supervisor()
     states = supervisor.states() if supervisor.running else {}
     ports = {
-        "kafka": f"{layout.kafka_port},{layout.controller_port}",
+        **{b.process.name: f"{b.port},{b.controller_port}" for b in layout.kafka_brokers()},
         "redis": str(layout.redis_port),
         "mailpit": f"{layout.smtp_port} (SMTP),{layout.mailpit_port} (UI)",
         GATEWAY: str(layout.gateway_port),
@@ -161,7 +165,8 @@ def _uptime(seconds: float) -> str:
 def _infra_program(name: str, server: Server) -> Program:
     argv, env = server.command()
     # Kafka needs seconds to come up; the others one.
-    return Program(name, argv, 10, 30, dict(env or {}), start_s=5 if name == "kafka" else 1)
+    is_kafka = isinstance(server, KafkaBroker)
+    return Program(name, argv, 10, 30, dict(env or {}), start_s=5 if is_kafka else 1)
 
 
 def _start_supervisor(supervisor: Supervisor, say: Say) -> None:
@@ -232,8 +237,11 @@ def _check_ports(layout: StackLayout, supervisor: Supervisor, *, with_gateway: b
     """Fail before starting anything if a port we need is held by a process we did not start."""
     ours = {n for n, s in supervisor.states().items() if s.pid} if supervisor.running else set()
     wanted = {
-        "STACK_KAFKA_PORT": ("kafka", layout.kafka_port),
-        "STACK_KAFKA_CONTROLLER_PORT": ("kafka", layout.controller_port),
+        **{
+            f"{_kafka_variable(b.node_id)}_{what}PORT": (b.process.name, port)
+            for b in layout.kafka_brokers()
+            for what, port in (("", b.port), ("CONTROLLER_", b.controller_port))
+        },
         "STACK_REDIS_PORT": ("redis", layout.redis_port),
         "STACK_SMTP_PORT": ("mailpit", layout.smtp_port),
         "STACK_MAILPIT_PORT": ("mailpit", layout.mailpit_port),
@@ -248,6 +256,11 @@ def _check_ports(layout: StackLayout, supervisor: Supervisor, *, with_gateway: b
     ]
     if clashes:
         raise StackError("\n".join(clashes))
+
+
+def _kafka_variable(node_id: int) -> str:
+    """How PORT_VARIABLES name a node's ports: STACK_KAFKA_PORT, STACK_KAFKA_2_PORT, ..."""
+    return "STACK_KAFKA" if node_id == 1 else f"STACK_KAFKA_{node_id}"
 
 
 def _clash(variable: str, name: str, port: int) -> str:
@@ -276,8 +289,9 @@ def _ensure_mailpit(say: Say) -> None:
     say(_line("mailpit", f"Mailpit {mailpit.VERSION} at {shown(built)}, {how}"))
 
 
-def _create_topics(bootstrap_servers: str, say: Say) -> None:
+def _create_topics(layout: StackLayout, say: Say) -> None:
     began = time.monotonic()
-    create_topics(bootstrap_servers)
+    create_topics(layout.kafka_bootstrap_servers, nodes=layout.kafka_nodes)
     took = time.monotonic() - began
-    say(_line("topics", f"{', '.join(pipeline_topics())} ({took:.1f} s)"))
+    replicas = replication_factor(layout.kafka_nodes)
+    say(_line("topics", f"{', '.join(pipeline_topics())}, {replicas} replicas ({took:.1f} s)"))

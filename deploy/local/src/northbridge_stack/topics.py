@@ -7,7 +7,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC, dead_letter_topic
 from northbridge_stack.errors import StackError
-from northbridge_stack.kafka import DEFAULT_PARTITIONS
+from northbridge_stack.kafka import DEFAULT_PARTITIONS, replication_factor
 
 # Dead letters are rare and read by people, in order: one partition is enough.
 DEAD_LETTER_PARTITIONS: Final = 1
@@ -23,16 +23,22 @@ def pipeline_topics(partitions: int = DEFAULT_PARTITIONS) -> dict[str, int]:
 
 
 def create_topics(
-    bootstrap_servers: str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 30.0
+    bootstrap_servers: str,
+    partitions: int = DEFAULT_PARTITIONS,
+    timeout: float = 30.0,
+    *,
+    nodes: int = 1,
 ) -> None:
     """Create the pipeline's topics that are missing and wait until each has a leader.
 
+    Each gets the replicas of a ``nodes``-node cluster (its ``default.replication.factor``).
     Existing topics are left as they are (their partition count included), so this is safe
     to run on every start.
     """
     wanted = pipeline_topics(partitions)
+    replicas = replication_factor(nodes)
     try:
-        asyncio.run(asyncio.wait_for(_create(bootstrap_servers, wanted), timeout))
+        asyncio.run(asyncio.wait_for(_create(bootstrap_servers, wanted, replicas), timeout))
     except TimeoutError:
         raise StackError(
             f"Kafka at {bootstrap_servers} made no topics in {timeout:.0f} s"
@@ -57,12 +63,12 @@ async def _list(bootstrap_servers: str) -> list[str]:
         await admin.close()
 
 
-async def _create(bootstrap_servers: str, wanted: dict[str, int]) -> None:
+async def _create(bootstrap_servers: str, wanted: dict[str, int], replicas: int) -> None:
     admin = await _admin(bootstrap_servers)
     try:
         missing = sorted(set(wanted) - set(await admin.list_topics()))
         if missing:
-            new = [NewTopic(name, wanted[name], replication_factor=1) for name in missing]
+            new = [NewTopic(name, wanted[name], replicas) for name in missing]
             _raise_errors(await admin.create_topics(new))
         # Polls the broker's metadata: there is no local event to wait on.
         while not _all_led(await admin.describe_topics(list(wanted))):  # noqa: ASYNC110
