@@ -7,6 +7,7 @@ run as real processes, each waited for by its own health check.
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,10 +139,29 @@ def traces() -> Iterator[Receiver]:
 def pipeline(
     stack_home: Path, kafka: KafkaBroker, redis_url: str, mailpit: Mailpit, traces: Receiver
 ) -> Iterator[Pipeline]:
+    with running_pipeline(stack_home, kafka, redis_url, mailpit, traces, workers=WORKERS) as system:
+        yield system
+
+
+@contextmanager
+def running_pipeline(
+    home: Path,
+    kafka: KafkaBroker,
+    redis_url: str,
+    mailpit: Mailpit,
+    traces: Receiver,
+    *,
+    workers: int,
+    bootstrap_servers: str = "",
+) -> Iterator[Pipeline]:
+    """A gateway, a bridge and ``workers`` email-workers on these parts, stopped on exit.
+
+    The services connect to ``bootstrap_servers`` (default: ``kafka``'s address).
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
     env |= {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers or kafka.bootstrap_servers,
         "REDIS_URL": redis_url,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(mailpit.smtp_port),
@@ -155,7 +175,7 @@ def pipeline(
         "JOB_RETRY_INTERVALS_S": "[1, 1, 1, 1, 1]",
         "MAIL_MESSAGE_ID_DOMAIN": "test.northbridge",
         # The pipeline's bridge's (each other bridge a test starts beats a file of its own).
-        "BRIDGE_HEARTBEAT_FILE": str(stack_home / "bridge.alive"),
+        "BRIDGE_HEARTBEAT_FILE": str(home / "bridge.alive"),
         # Every service traces to the receiver: the whole suite runs with tracing on.
         "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -164,14 +184,16 @@ def pipeline(
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         url = f"http://127.0.0.1:{port}"
         mail = Mailbox(mailpit.url)
-        system = Pipeline(stack_home, kafka, redis, mail, env, url, http, traces)
-        system.start(services.gateway())
-        system.start(services.bridge())
-        for number in range(1, WORKERS + 1):
-            system.start(services.worker(number))
-        yield system
-        for process in reversed(list(system.services.values())):
-            process.stop()
+        system = Pipeline(home, kafka, redis, mail, env, url, http, traces)
+        try:
+            system.start(services.gateway())
+            system.start(services.bridge())
+            for number in range(1, workers + 1):
+                system.start(services.worker(number))
+            yield system
+        finally:
+            for process in reversed(list(system.services.values())):
+                process.stop()
     redis.close()
 
 

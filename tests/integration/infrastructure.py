@@ -14,15 +14,16 @@ Kafka's command-line tools from the Maven jars), a Redis URL and a :class:`Mailp
 import os
 import secrets
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from testcontainers.compose import DockerCompose
 
-from northbridge_stack.kafka import KafkaBroker
+from northbridge_stack.kafka import KafkaBroker, KafkaCluster
 from northbridge_stack.mailpit import Mailpit
 from northbridge_stack.ports import LOOPBACK, free_port
 from northbridge_stack.redis_server import RedisServer
@@ -46,15 +47,20 @@ class Infrastructure:
 @contextmanager
 def infrastructure(home: Path) -> Iterator[Infrastructure]:
     """Kafka (with the pipeline's topics), Redis and Mailpit, ready; removed on exit."""
+    with (containers if use_containers() else processes)(home) as parts:
+        yield parts
+
+
+def use_containers() -> bool:
+    """Whether the tests run compose's containers (else the local stack's processes)."""
     forced = os.environ.get(CHOICE, "")
     if forced not in ("", "containers", "processes"):
         raise ValueError(f"{CHOICE} must be containers or processes, not {forced!r}")
-    use_containers = forced == "containers" or (not forced and engine_answers())
+    chosen = forced == "containers" or (not forced and engine_answers())
     # Where compose is required (CI), the containers are too: no quiet fall-back to processes.
-    if os.environ.get("NORTHBRIDGE_REQUIRE_COMPOSE") == "1" and not use_containers:
+    if os.environ.get("NORTHBRIDGE_REQUIRE_COMPOSE") == "1" and not chosen:
         raise RuntimeError("NORTHBRIDGE_REQUIRE_COMPOSE=1, but no Docker engine answers")
-    with (containers if use_containers else processes)(home) as parts:
-        yield parts
+    return chosen
 
 
 def engine_answers() -> bool:
@@ -116,3 +122,71 @@ def kafka_broker(home: Path) -> Iterator[KafkaBroker]:
     with KafkaBroker(home, port=free_port(), controller_port=free_port()) as broker:
         create_topics(broker.bootstrap_servers)
         yield broker
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Three Kafka nodes with the pipeline's topics (3 replicas), and a way to kill one."""
+
+    bootstrap_servers: str  # every node's address
+    nodes: dict[int, str]  # node id -> its address
+    kill: Callable[[int], None]  # SIGKILL node N, which stays dead
+
+
+@contextmanager
+def kafka_cluster(home: Path) -> Iterator[Cluster]:
+    """Kafka as ``make up KAFKA_NODES=3`` runs it: compose's three containers, or processes."""
+    with (cluster_containers if use_containers() else cluster_processes)(home) as cluster:
+        yield cluster
+
+
+@contextmanager
+def cluster_containers(home: Path) -> Iterator[Cluster]:
+    """compose.yaml with compose.kafka-3.yaml: kafka, kafka-2, kafka-3 and kafka-init."""
+    ports = {node: free_port() for node in (1, 2, 3)}
+    settings = {
+        "COMPOSE_PROJECT_NAME": f"northbridge-it-{secrets.token_hex(4)}",
+        "PUBLISH_ADDRESS": LOOPBACK,
+        "PUBLISH_KAFKA_HOST": LOOPBACK,
+        "PUBLISH_KAFKA_PORT": str(ports[1]),
+        "PUBLISH_KAFKA_2_PORT": str(ports[2]),
+        "PUBLISH_KAFKA_3_PORT": str(ports[3]),
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env_file = home / "compose.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    files = [str(OFFLINE_IMAGES)] if OFFLINE_IMAGES.exists() else []
+    names = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
+    with DockerCompose(
+        ROOT,
+        compose_file_name=["compose.yaml", "compose.kafka-3.yaml"],
+        env_file=[*files, str(env_file)],
+        services=[*names.values(), "kafka-init"],
+        wait=True,
+    ) as compose:
+
+        def kill(node: int) -> None:
+            container = compose.get_container(names[node]).ID
+            assert container, f"compose has no container for {names[node]}"
+            docker = shutil.which("docker") or "docker"
+            subprocess.run([docker, "kill", "--signal", "KILL", container], check=True)
+
+        nodes = {node: f"{LOOPBACK}:{port}" for node, port in ports.items()}
+        yield Cluster(",".join(nodes.values()), nodes, kill)
+
+
+@contextmanager
+def cluster_processes(home: Path) -> Iterator[Cluster]:
+    """Three local-stack nodes on free ports, attached to this test run."""
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    with KafkaCluster(home, ports).running() as cluster:
+        create_topics(cluster.bootstrap_servers, nodes=len(ports))
+        brokers = {broker.node_id: broker for broker in cluster.brokers}
+
+        def kill(node: int) -> None:
+            pid = brokers[node].process.pid
+            assert pid is not None, f"Kafka node {node} is not running"
+            os.kill(pid, signal.SIGKILL)
+
+        nodes = {node: broker.bootstrap_servers for node, broker in brokers.items()}
+        yield Cluster(cluster.bootstrap_servers, nodes, kill)
