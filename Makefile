@@ -50,13 +50,13 @@ apt_install = command -v $(1) >/dev/null || { echo "installing $(1) with apt-get
 	apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive \
 	apt-get -o DPkg::Lock::Timeout=300 install -y -qq $(1) >/dev/null; echo "$(1) installed in $$((SECONDS - start)) s"; }
 
-.PHONY: help install up down ps logs key produce test browser chaos bench bench-tools lint fmt
+.PHONY: help install k8s-tools up down ps logs key produce test browser chaos bench bench-tools lint fmt
 
 help: ## list the targets
 	@echo "MODE=$(MODE) ($(if $(wildcard $(MODE_FILE)),of the stack make up started,compose when a Docker engine answers, else local); force with MODE=...)"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / && !seen[$$1]++ {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / && !seen[$$1]++ {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## install what is missing: uv, Python packages, redis-server, Kafka's jars, Mailpit (quiet if all there)
+install: k8s-tools ## install what is missing: uv, Python packages, redis-server, Kafka's jars, Mailpit, kustomize (quiet if all there)
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ echo "java and mvn are needed: apt-get install -y openjdk-17-jre-headless maven" >&2; exit 1; }
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || { \
@@ -65,6 +65,30 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 	@$(UV) sync --frozen --quiet
 	@$(call apt_install,redis-server)
 	@$(UV) run northbridge-stack fetch
+
+# What make test checks the Kubernetes manifests (deploy/k8s) with, pinned in
+# deploy/k8s/tools.env and kept in a per-machine cache, as Mailpit is: kustomize built from the
+# Go module proxy, and from KEDA's Go module only its CRDs, the two scalers' sources (their
+# parameter names) and its licence (Apache-2.0).
+include deploy/k8s/tools.env
+NORTHBRIDGE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/northbridge
+KEDA_FILES := LICENSE config/crd/bases/keda.sh_scaledobjects.yaml \
+	config/crd/bases/keda.sh_triggerauthentications.yaml pkg/scalers/kafka_scaler.go pkg/scalers/redis_scaler.go
+k8s-tools: ## install kustomize and KEDA's CRDs for the Kubernetes manifests' tests, if missing
+	@test -x $(NORTHBRIDGE_CACHE)/bin/kustomize-$(KUSTOMIZE_VERSION) -a -d $(NORTHBRIDGE_CACHE)/keda-$(KEDA_VERSION) || \
+		command -v go >/dev/null || { echo "go is needed for kustomize and KEDA's CRDs: apt-get install -y golang" >&2; exit 1; }
+	@test -x $(NORTHBRIDGE_CACHE)/bin/kustomize-$(KUSTOMIZE_VERSION) || { \
+		echo "building kustomize $(KUSTOMIZE_VERSION) from the Go module proxy"; start=$$SECONDS; \
+		mkdir -p $(NORTHBRIDGE_CACHE)/bin && built=$$(mktemp -d) && \
+		GOBIN=$$built go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION) && \
+		mv $$built/kustomize $(NORTHBRIDGE_CACHE)/bin/kustomize-$(KUSTOMIZE_VERSION) && rmdir $$built; \
+		echo "kustomize built in $$((SECONDS - start)) s"; }
+	@test -d $(NORTHBRIDGE_CACHE)/keda-$(KEDA_VERSION) || { \
+		echo "fetching KEDA $(KEDA_VERSION)'s CRDs from the Go module proxy"; \
+		go mod download github.com/kedacore/keda/v2@$(KEDA_VERSION) && \
+		module=$$(go env GOMODCACHE)/github.com/kedacore/keda/v2@$(KEDA_VERSION) && \
+		partial=$$(mktemp -d) && chmod 755 $$partial && cp $(addprefix $$module/,$(KEDA_FILES)) $$partial/ && \
+		mkdir -p $(NORTHBRIDGE_CACHE) && mv $$partial $(NORTHBRIDGE_CACHE)/keda-$(KEDA_VERSION); }
 
 # $(call by_mode,COMPOSE COMMAND,LOCAL COMMAND): the one for this MODE.
 by_mode = $(if $(filter compose,$(MODE)),$(1),$(2))

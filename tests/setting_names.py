@@ -19,6 +19,15 @@ MODULES: list[ModuleType] = [
     northbridge_ops.settings,
 ]
 
+# The settings models each service loads at start, by their variables' prefixes (compose's and
+# Kubernetes' services by name).
+READS = {
+    "gateway": ("LOG_", "KAFKA_", "REDIS_", "GATEWAY_", "JOB_", "RECEIPT_"),
+    "bridge": ("LOG_", "KAFKA_", "REDIS_", "BRIDGE_", "JOB_", "RECEIPT_", "METRICS_"),
+    "email-worker": ("LOG_", "REDIS_", "WORKER_", "SMTP_", "MAIL_", "RECEIPT_", "METRICS_"),
+    "dashboard": ("LOG_", "KAFKA_", "REDIS_", "DASHBOARD_", "RECEIPT_"),
+}
+
 MODELS = list(
     dict.fromkeys(
         m
@@ -37,3 +46,8 @@ def env_names() -> list[str]:
         for name in model.model_fields
     )
     return list(dict.fromkeys(names))  # BRIDGE_ROUTES is in two models: once here
+
+
+def models_read_by(service: str) -> list[type[BaseSettings]]:
+    """The settings models ``service`` loads: those whose variables carry its prefixes."""
+    return [m for m in MODELS if m.model_config.get("env_prefix", "") in READS[service]]

@@ -12,7 +12,7 @@ import yaml
 
 from northbridge_shared.contracts import NORTH_TOPIC, SOUTH_TOPIC, dead_letter_topic
 from tests.compose_files import load
-from tests.setting_names import env_names
+from tests.setting_names import READS, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -49,15 +49,6 @@ def test_there_are_dockerfiles_to_lint() -> None:
 def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     done = run(str(BIN / "hadolint"), str(dockerfile))
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-# The settings models each service loads at start, by their variables' prefixes.
-READS = {
-    "gateway": ("LOG_", "KAFKA_", "REDIS_", "GATEWAY_", "JOB_", "RECEIPT_"),
-    "bridge": ("LOG_", "KAFKA_", "REDIS_", "BRIDGE_", "JOB_", "RECEIPT_", "METRICS_"),
-    "email-worker": ("LOG_", "REDIS_", "WORKER_", "SMTP_", "MAIL_", "RECEIPT_", "METRICS_"),
-    "dashboard": ("LOG_", "KAFKA_", "REDIS_", "DASHBOARD_", "RECEIPT_"),
-}
 
 
 @pytest.mark.parametrize("service", sorted(READS))
