@@ -5,6 +5,8 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 WORKERS ?= 2
+# Bridges in the consumer group: useful up to the topics' partitions in all; more stand by.
+BRIDGES ?= 1
 TOPIC ?= north-updates
 # The client an API key is made for (make key).
 CLIENT ?= me
@@ -60,15 +62,15 @@ install: ## install what is missing: uv, Python packages, redis-server, Kafka's 
 # $(call by_mode,COMPOSE COMMAND,LOCAL COMMAND): the one for this MODE.
 by_mode = $(if $(filter compose,$(MODE)),$(1),$(2))
 
-up: $(call by_mode,,install) ## start Kafka, Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
+up: $(call by_mode,,install) ## start Kafka, Redis, Mailpit, gateway, BRIDGES bridges (default 1), WORKERS email workers (default 2), dashboard
 ifeq ($(MODE),compose)
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
-	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
+	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale bridge=$(BRIDGES) --scale email-worker=$(WORKERS) $(ARGS) || { \
 		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
 		"registry: run deploy/offline/bootstrap once (README: No registry?)." >&2; exit 1; }
 	@echo "gateway http://$$($(COMPOSE) port gateway 9000), dashboard http://$$($(COMPOSE) port dashboard 9180), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 else
-	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
+	@$(UV) run northbridge-stack up --bridges $(BRIDGES) --workers $(WORKERS) $(ARGS)
 endif
 	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE)
 
