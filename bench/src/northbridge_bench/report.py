@@ -7,7 +7,9 @@ The folder holds ``index.html`` (the tables and the plots), the plots as PNG, an
 import html
 import itertools
 import json
+import os
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,13 +31,20 @@ def median_round(rounds: Sequence[Round]) -> Round:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def alone(rounds: Sequence[Round], hop: str) -> list[Round]:
+    """The rounds of ``hop`` with the fewest of its processes (one bridge, not the scaling)."""
+    mine = [r for r in rounds if r.hop == hop]
+    fewest = min((r.processes for r in mine), default=1)
+    return [r for r in mine if r.processes == fewest]
+
+
 def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[str]:
     """The summary: per hop min/median/max, its latency and CPU per event; the end to end."""
     lines = [heading, ""]
     lines.append(f"{'hop':<9} {'unit':<9} {'rounds':>6} {'min':>8} {'median':>8} {'max':>8}  ")
     hops = [h for h in UNITS if any(r.hop == h for r in rounds)]
     for hop in hops:
-        mine = [r for r in rounds if r.hop == hop]
+        mine = alone(rounds, hop)
         rates = [r.rate for r in mine]
         lines.append(
             f"{hop:<9} {UNITS[hop]:<9} {len(mine):>6} {min(rates):>8,.0f}"
@@ -43,7 +52,7 @@ def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[s
         )
     lines += ["", "median round of each hop: latency, CPU per event (ms) by part, memory (MB)"]
     for hop in hops:
-        middle = median_round([r for r in rounds if r.hop == hop])
+        middle = median_round(alone(rounds, hop))
         if middle.percentiles:
             p50, p99 = _percentile(middle, 50), _percentile(middle, 99)
             load = f", wrk itself {middle.load_cpu_s / middle.count * 1000:.3f} ms/request"
@@ -51,9 +60,42 @@ def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[s
         lines.append(f"  {hop}: CPU {_per_event(middle.cpu_s, middle.count)}")
         lines.append(f"  {hop}: Redis commands per event {_calls(middle)}")
         lines += [f"  {hop}: {note}" for note in middle.notes]
+    lines += scaling_lines([r for r in rounds if r.hop == "bridge"])
     if e2e is not None:
         lines += ["", *end_to_end_lines(e2e)]
     lines += ["", f"memory after the run (RSS): {memory(rounds, e2e)}"]
+    return lines
+
+
+def scaling_lines(rounds: Sequence[Round]) -> list[str]:
+    """Each count of bridges on the same backlog: rate, shares, CPU per event, cores busy."""
+    counts = sorted({r.processes for r in rounds})
+    if len(counts) < 2:
+        return []
+    medians = {n: median_round([r for r in rounds if r.processes == n]) for n in counts}
+    base = medians[counts[0]]
+    lines = [
+        "",
+        f"bridge scaling: 1 to {counts[-1]} bridges of one group, each count in every round;"
+        " the median round of each count",
+        *(f"  {note}" for note in base.notes[:1]),
+        f"  {'bridges':>7} {'events/s':>8} {'min-max':>13} {'each':>6} {'speed-up':>8}"
+        f"  {'shares %':<12} {'CPU ms/event:':<13} {'bridges':>7} {'redis':>6} {'kafka':>6}"
+        f" {'all':>6}  {'cores:':<6} {'bridges':>7} {'redis':>5} {'kafka':>5}"
+        f" {'machine':>9} {'load':>5}",
+    ]
+    for count, middle in medians.items():
+        rates = [r.rate for r in rounds if r.processes == count]
+        lines.append(
+            f"  {count:>7} {middle.rate:>8,.0f} {f'{min(rates):,.0f}-{max(rates):,.0f}':>13}"
+            f" {middle.rate / count:>6,.0f} {middle.rate / base.rate:>7.2f}x"
+            f"  {_shares(middle):<12} {'':<13} {_scaled(middle, 1000 / max(middle.count, 1))}"
+            f" {sum(middle.cpu_s.values()) * 1000 / max(middle.count, 1):>6.3f}"
+            f"  {'':<6} {_scaled(middle, 1 / max(middle.seconds, 1e-9), '.2f', (7, 5, 5))}"
+            f" {_machine(middle):>9} {middle.load_average:>5.1f}"
+        )
+    for count, middle in medians.items():
+        lines += [f"  {count} bridges: {note}" for note in middle.notes[1:]]
     return lines
 
 
@@ -130,6 +172,26 @@ def _per_event(cpu_s: dict[str, float], count: int) -> str:
     return f"{total:.3f} in all: " + ", ".join(shown)
 
 
+def _shares(middle: Round) -> str:
+    """Each bridge's part of the jobs, in percent: how evenly the partitions spread them."""
+    total = sum(middle.shares.values())
+    return "/".join(f"{100 * n / total:.0f}" for n in middle.shares.values()) if total else "-"
+
+
+def _scaled(
+    middle: Round, factor: float, form: str = ".3f", widths: tuple[int, ...] = (7, 6, 6)
+) -> str:
+    """The bridges' CPU (all of them), Redis's and Kafka's, each times ``factor``."""
+    bridges = sum(s for name, s in middle.cpu_s.items() if name.startswith("bridge"))
+    parts = (bridges, middle.cpu_s.get("redis", 0.0), middle.cpu_s.get("kafka", 0.0))
+    return " ".join(f"{v * factor:>{w}{form}}" for v, w in zip(parts, widths, strict=True))
+
+
+def _machine(middle: Round) -> str:
+    """The machine's cores busy in the window, of all it has (others' work included)."""
+    return f"{middle.machine_cpu_s / max(middle.seconds, 1e-9):.2f}/{os.cpu_count()}"
+
+
 def _figure(columns: int, width: float, height: float) -> tuple[Figure, list[Axes]]:
     """A figure of one row of ``columns`` plots."""
     figure = Figure(figsize=(width, height))
@@ -184,8 +246,12 @@ def _throughput(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Pa
         ("bridge", "enqueued", axes[1]),
         ("workers", "sent", axes[2]),
     ):
-        for number, one in enumerate(r for r in rounds if r.hop == hop):
-            ax.plot(*_rates(one.samples[::2], field), label=f"round {number + 1}")
+        seen: Counter[int] = Counter()  # rounds so far of each count of processes
+        for one in (r for r in rounds if r.hop == hop):
+            seen[one.processes] += 1
+            many = f", {one.processes} bridges" if one.processes > 1 else ""
+            label = f"round {seen[one.processes]}{many}"
+            ax.plot(*_rates(one.samples[::2], field), label=label)
         ax.set(title=f"{hop}: {UNITS[hop]}", xlabel="s")
         ax.legend()
     if e2e is not None:
