@@ -9,7 +9,6 @@ import itertools
 import json
 import os
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -137,6 +136,8 @@ def write(
         _throughput(folder / "throughput.png", rounds, e2e),
         _queue_depth(folder / "queue-depth.png", rounds, e2e),
     ]
+    if len({r.processes for r in rounds if r.hop == "bridge"}) > 1:
+        plots.append(_scaling(folder / "bridge-scaling.png", rounds))
     figures = "\n".join(f'<p><img src="{p.name}" alt="{p.stem}"></p>' for p in plots)
     figures += "".join(
         f"<h2>profile: {html.escape(r.hop)} {html.escape(process)}</h2>"
@@ -246,14 +247,11 @@ def _throughput(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Pa
         ("bridge", "enqueued", axes[1]),
         ("workers", "sent", axes[2]),
     ):
-        seen: Counter[int] = Counter()  # rounds so far of each count of processes
-        for one in (r for r in rounds if r.hop == hop):
-            seen[one.processes] += 1
-            many = f", {one.processes} bridges" if one.processes > 1 else ""
-            label = f"round {seen[one.processes]}{many}"
-            ax.plot(*_rates(one.samples[::2], field), label=label)
+        for number, one in enumerate(alone(rounds, hop)):  # the scaling: bridge-scaling.png
+            ax.plot(*_rates(one.samples[::2], field), label=f"round {number + 1}")
         ax.set(title=f"{hop}: {UNITS[hop]}", xlabel="s")
-        ax.legend()
+        if ax.lines:  # a hop left out (--only) has none
+            ax.legend()
     if e2e is not None:
         for field, label in (("in_kafka", "accepted"), ("enqueued", "enqueued"), ("sent", "sent")):
             axes[3].plot(*_rates(e2e.samples[::2], field), label=label)
@@ -266,6 +264,38 @@ def _throughput(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Pa
     return path
 
 
+def _scaling(path: Path, rounds: Sequence[Round]) -> Path:
+    """Events/s by count of bridges (each round, the median, linear from one); cores by part."""
+    mine = [r for r in rounds if r.hop == "bridge"]
+    counts = sorted({r.processes for r in mine})
+    medians = [median_round([r for r in mine if r.processes == n]) for n in counts]
+    figure, (left, right) = _figure(2, 12, 4)
+    left.plot([r.processes for r in mine], [r.rate for r in mine], "o", alpha=0.4, label="rounds")
+    left.plot(counts, [m.rate for m in medians], "-o", label="median")
+    left.plot(counts, [medians[0].rate * n / counts[0] for n in counts], ":", label="linear")
+    left.set(title="bridges of one group: events/s", xlabel="bridges", xticks=counts)
+    left.legend()
+    bottom = [0.0] * len(counts)
+    for part in ("bridge", "redis", "kafka"):
+        cores = [
+            sum(s for name, s in m.cpu_s.items() if name.startswith(part)) / m.seconds
+            for m in medians
+        ]
+        right.bar(counts, cores, bottom=bottom, label=f"{part} (all)" if part == "bridge" else part)
+        bottom = [b + c for b, c in zip(bottom, cores, strict=True)]
+    machine = [m.machine_cpu_s / m.seconds for m in medians]
+    right.bar(counts, [m - b for m, b in zip(machine, bottom, strict=True)], bottom=bottom,
+              label="everything else", color="lightgrey")  # fmt: skip
+    right.axhline(os.cpu_count() or 1, color="black", linewidth=0.8)
+    right.set(title="cores busy in the median round", xlabel="bridges", xticks=counts)
+    right.legend()
+    for axes in (left, right):
+        axes.grid(visible=True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return path
+
+
 def _queue_depth(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Path:
     figure, (left, right) = _figure(2, 12, 4)
     for number, one in enumerate(r for r in rounds if r.hop == "workers"):
@@ -273,7 +303,8 @@ def _queue_depth(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> P
         left.plot([s.at - start for s in one.samples], [s.queued for s in one.samples],
                   label=f"round {number + 1}")  # fmt: skip
     left.set(title="workers: jobs queued", xlabel="s")
-    left.legend()
+    if left.lines:
+        left.legend()
     if e2e is not None and e2e.samples:
         start = e2e.samples[0].at
         right.plot([s.at - start for s in e2e.samples], [s.queued for s in e2e.samples])
