@@ -32,7 +32,10 @@ HOPS = ("gateway", "bridge", "workers", "end-to-end")
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark; a StackError becomes one readable message and exit code 1."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.keys < 1:
+        parser.error("--keys: at least 1")
     for setting in args.set:
         name, _, value = setting.partition("=")
         os.environ[name] = value  # the stack hands settings it knows to the services
@@ -40,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rounds=args.rounds,
         gateway_s=args.gateway_seconds,
         connections=args.connections,
+        keys=args.keys,
         workers_s=args.workers_seconds,
         e2e_rate=args.rate,
         e2e_s=args.e2e_seconds,
@@ -103,7 +107,7 @@ async def _measure(
 async def _gateway(bench: Bench, plan: Plan) -> list[Round]:
     print(f"bench: gateway, {plan.rounds} x {plan.gateway_s:g} s of wrk")
     # A warm-up: connections, the producer's metadata, caches.
-    await load_tools.saturate(bench.url, WARM_UP_S, plan.connections)
+    await load_tools.saturate(bench.url, WARM_UP_S, plan.connections, plan.keys)
     rounds = []
     for _ in range(plan.rounds):
         rounds.append(await bench.gateway())
@@ -130,7 +134,8 @@ def _heading(plan: Plan, settings: Sequence[str], took_s: float) -> str:
     return (
         f"northbridge bench at {commit or 'unknown commit'}: {os.cpu_count()} cores"
         f" ({platform.processor() or platform.machine()}), {plan.rounds} rounds,"
-        f" {bridges} bridges, {plan.workers} email workers{given}; took {took_s:.0f} s;"
+        f" {plan.keys:,} keys, {bridges} bridges, {plan.workers} email workers{given};"
+        f" took {took_s:.0f} s;"
         f" load average at the end {os.getloadavg()[0]:.1f}"
     )
 
@@ -142,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--rounds", type=int, default=defaults.rounds, help="of each hop")
     add("--gateway-seconds", type=float, default=defaults.gateway_s, help="per gateway round")
     add("--connections", type=int, default=defaults.connections, help="wrk's connections")
+    add("--keys", type=int, default=defaults.keys, help="distinct event keys wrk sends")
     add("--workers-seconds", type=float, default=defaults.workers_s, help="per workers round")
     add("--workers", type=int, default=defaults.workers, help="email worker processes")
     add("--bridges", type=_counts, default=defaults.bridges, help="bridge counts (1,2,3)")

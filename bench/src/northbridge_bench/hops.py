@@ -52,6 +52,9 @@ class Plan:
     rounds: int = 3
     gateway_s: float = 10.0
     connections: int = 64
+    # Senders wrk's events name in turn, so their keys spread over the partitions (1: one
+    # partition, as the bench was before the bridges' scaling was measured).
+    keys: int = 10_000
     bridge_timeout_s: float = 120.0
     workers_s: float = 15.0
     e2e_rate: int = 500
@@ -161,7 +164,9 @@ class Bench:
         before, calls = self.usage(), await self.probe.redis_calls()
         profiling = self.profiling("gateway", [services.GATEWAY], self.plan.gateway_s - 1)
         async with self.probe.recording() as samples:
-            result = await load_tools.saturate(self.url, self.plan.gateway_s, self.plan.connections)
+            result = await load_tools.saturate(
+                self.url, self.plan.gateway_s, self.plan.connections, self.plan.keys
+            )
         after = self.usage()
         notes = []
         if result.errors or result.refused:

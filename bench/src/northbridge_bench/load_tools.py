@@ -27,16 +27,17 @@ EVENT = b'{"name": "bench", "loc": "lab"}'
 # (wrk's percentile(100) is not its maximum: it answered a value below the median here).
 PERCENTILES = (*range(1, 100), 99.5, 99.9, 99.99)
 
-# Each request names another sender: an event's Kafka key is its name (without a recipient),
-# so one fixed body put every event on one partition, and a backlog no second bridge could
-# share. Counters per wrk thread repeat each other's names: keys need spread, not uniqueness.
+# Each request names one of ``keys`` senders in turn: an event's Kafka key is its name
+# (without a recipient), so one fixed body put every event on one partition, and a backlog
+# no second bridge could share. Each wrk thread counts on its own: keys need spread only.
 _WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 sent = 0
 request = function()
   sent = sent + 1
-  return wrk.format(nil, nil, nil, '{"name": "bench-' .. sent .. '", "loc": "lab"}')
+  local name = "bench-" .. (sent %% %(keys)d)
+  return wrk.format(nil, nil, nil, '{"name": "' .. name .. '", "loc": "lab"}')
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -89,9 +90,14 @@ def tool(name: str, variable: str) -> str:
     return path
 
 
-async def saturate(url: str, seconds: float, connections: int, threads: int = 2) -> Saturation:
+async def saturate(
+    url: str, seconds: float, connections: int, keys: int, threads: int = 2
+) -> Saturation:
     """POST events to ``url`` as fast as ``connections`` keep-alive connections allow."""
-    script = _WRK_SCRIPT % {"percentiles": ", ".join(f"{p:g}" for p in PERCENTILES)}
+    script = _WRK_SCRIPT % {
+        "keys": keys,
+        "percentiles": ", ".join(f"{p:g}" for p in PERCENTILES),
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)
     try:
