@@ -107,7 +107,7 @@ chaos: install ## kill every part of a stack of its own under load; it must heal
 BENCH_TOOLS ?= $(HOME)/.cache/northbridge/bin
 VEGETA_VERSION := v12.13.0
 BENCH_ARGS ?=
-bench: install bench-tools ## each hop and the whole pipeline under load on a stack of its own; writes bench-report/ (5–7 min)
+bench: install bench-tools ## each hop, bridge scaling and the whole pipeline under load on a stack of its own; writes bench-report/ (7 min)
 	BENCH_VEGETA=$(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) $(UV) run northbridge-bench $(BENCH_ARGS)
 
 bench-tools: ## install wrk (apt-get) and vegeta (go install), if missing
