@@ -5,6 +5,8 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 WORKERS ?= 2
+# Bridges in the consumer group: useful up to the topics' partitions in all; more stand by.
+BRIDGES ?= 1
 TOPIC ?= north-updates
 # The client an API key is made for (make key).
 CLIENT ?= me
@@ -93,15 +95,15 @@ k8s-tools: ## install kustomize and KEDA's CRDs for the Kubernetes manifests' te
 # $(call by_mode,COMPOSE COMMAND,LOCAL COMMAND): the one for this MODE.
 by_mode = $(if $(filter compose,$(MODE)),$(1),$(2))
 
-up: $(call by_mode,,install) ## start Kafka (KAFKA_NODES: 1 or 3), Redis, Mailpit, gateway, bridge, WORKERS email workers (default 2), dashboard
+up: $(call by_mode,,install) ## start Kafka (KAFKA_NODES: 1 or 3), Redis, Mailpit, gateway, BRIDGES bridges (default 1), WORKERS email workers (default 2), dashboard
 ifeq ($(MODE),compose)
 	@$(if $(wildcard $(OFFLINE_IMAGES)),echo "using the offline stand-in images named in $(OFFLINE_IMAGES)")
-	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale email-worker=$(WORKERS) $(ARGS) || { \
+	@$(COMPOSE) up --detach --build --wait --wait-timeout 300 --scale bridge=$(BRIDGES) --scale email-worker=$(WORKERS) $(ARGS) || { \
 		echo "make up: compose failed (above). If it could not pull an image, this machine has no" \
 		"registry: run deploy/offline/bootstrap once (README: No registry?)." >&2; exit 1; }
 	@echo "gateway http://$$($(COMPOSE) port gateway 9000), dashboard http://$$($(COMPOSE) port dashboard 9180), mail http://$$($(COMPOSE) port mailpit 8025) (compose mode; MODE=local for processes)"
 else
-	@$(UV) run northbridge-stack up --workers $(WORKERS) $(ARGS)
+	@$(UV) run northbridge-stack up --bridges $(BRIDGES) --workers $(WORKERS) $(ARGS)
 endif
 	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE) && echo $(KAFKA_NODES) > $(KAFKA_NODES_FILE)
 
@@ -138,7 +140,7 @@ chaos: install ## kill every part of a stack of its own under load; it must heal
 BENCH_TOOLS ?= $(HOME)/.cache/northbridge/bin
 VEGETA_VERSION := v12.13.0
 BENCH_ARGS ?=
-bench: install bench-tools ## each hop and the whole pipeline under load on a stack of its own; writes bench-report/ (5–7 min)
+bench: install bench-tools ## each hop, bridge scaling and the whole pipeline under load on a stack of its own; writes bench-report/ (7 min)
 	BENCH_VEGETA=$(BENCH_TOOLS)/vegeta-$(VEGETA_VERSION) $(UV) run northbridge-bench $(BENCH_ARGS)
 
 bench-tools: ## install wrk (apt-get) and vegeta (go install), if missing

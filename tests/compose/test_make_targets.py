@@ -49,9 +49,10 @@ def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
             what="the posted and the produced event's mails",
         )
 
-        system.make("up", *options, "WORKERS=3", timeout=UP_TIMEOUT_S)
+        system.make("up", *options, "WORKERS=3", "BRIDGES=2", timeout=UP_TIMEOUT_S)
         workers = system.compose("ps", "--quiet", "email-worker").split()
         assert len(workers) == 3
+        assert len(system.compose("ps", "--quiet", "bridge").split()) == 2
         assert "gateway" in system.make("ps", *options)
 
         system.make("down", *options)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from northbridge_bench import profiles, report
+from northbridge_bench import cli, profiles, report
 from northbridge_bench.hops import Round
 from northbridge_bench.probes import Sample
 from northbridge_bench.processes import Usage, spent
@@ -58,3 +58,32 @@ def test_py_spy_stacks_become_each_functions_share(tmp_path: Path) -> None:
     )
     top = profiles.top_functions(raw, top=3)
     assert top == ["100.0%  main (app.py)", " 60.0%  idle (loop.py)", " 40.0%  handle (intake.py)"]
+
+
+def test_bridge_rows_are_one_bridge_and_the_scaling_has_its_own_table() -> None:
+    """The bridge hop's row is its one-bridge rounds; each count gets a row of the scaling."""
+    rounds = []
+    for count, rate in ((1, 6000), (2, 9000), (3, 9600)):
+        one = a_round("bridge", rate)
+        one.processes = count
+        one.cpu_s = {"bridge": 0.1 * count, "redis": 0.1, "kafka": 0.05}
+        one.shares = {f"bridge-{n}": 500 for n in range(count)}
+        one.notes = ["backlog: 1,000 events in 6 partitions of north-updates (160 to 170 each)"]
+        rounds.append(one)
+    lines = report.table(rounds, None, "heading")
+    assert next(line for line in lines if line.startswith("bridge ")).split()[3:] == ["6,000"] * 3
+    rows = [line.split() for line in lines if line.startswith("  ") and line.split()[0] in "123"]
+    assert [row[:5] for row in rows] == [
+        ["1", "6,000", "6,000-6,000", "6,000", "1.00x"],
+        ["2", "9,000", "9,000-9,000", "4,500", "1.50x"],
+        ["3", "9,600", "9,600-9,600", "3,200", "1.60x"],
+    ]
+    assert rows[2][5:10] == ["33/33/33", "0.300", "0.100", "0.050", "0.450"]
+
+
+def test_a_hop_brings_the_hops_that_make_its_input() -> None:
+    """--only bridge runs the gateway first (its backlog); end to end needs nothing before it."""
+    assert cli._with_inputs(["bridge"]) == ["gateway", "bridge"]
+    assert cli._with_inputs(["workers"]) == ["gateway", "bridge", "workers"]
+    assert cli._with_inputs(["end-to-end"]) == ["end-to-end"]
+    assert cli._with_inputs(["gateway", "end-to-end"]) == ["gateway", "end-to-end"]

@@ -6,8 +6,9 @@ Redis and the SMTP sink, which it needs), and its output is the next hop's input
 * **gateway**: wrk posts events for a fixed time; what the gateway wrote to Kafka is
   then the backlog of
 * **bridge**: Redis flushed, the bridge's group rewound to the start of both topics; the
-  bridge turns the whole backlog into jobs, timed from its first job to its last; those
-  jobs are the queue of
+  bridge turns the whole backlog into jobs, timed from its first job to its last; then
+  again with 2, 3 ... bridges of the group (``Plan.bridges``), timed from the first job
+  once every one of them has joined; those jobs are the queue of
 * **workers**: the email workers mail for a fixed time; counted by the ledger's ``sent``;
 * **end to end**: everything runs, vegeta offers a steady rate, and each event's time from
   202 to mail comes from its receipt (``accepted`` is Kafka's timestamp of the record,
@@ -16,17 +17,20 @@ Redis and the SMTP sink, which it needs), and its output is the next hop's input
 
 import asyncio
 import json
+import os
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import psutil
+from aiokafka import TopicPartition
 
 from northbridge_bench import load_tools, profiles
 from northbridge_bench.probes import TOPICS, Probe, Sample
-from northbridge_bench.processes import Usage, snapshot, spent
+from northbridge_bench.processes import Usage, machine_busy_s, snapshot, spent
 from northbridge_shared.contracts import BRIDGE_GROUP
 from northbridge_shared.receipts import PREFIX
 from northbridge_stack import services
@@ -48,12 +52,17 @@ class Plan:
     rounds: int = 3
     gateway_s: float = 10.0
     connections: int = 64
+    # Senders wrk's events name in turn, so their keys spread over the partitions (1: one
+    # partition, as the bench was before the bridges' scaling was measured).
+    keys: int = 10_000
     bridge_timeout_s: float = 120.0
     workers_s: float = 15.0
     e2e_rate: int = 500
     e2e_s: float = 30.0
     drain_s: float = 120.0
     workers: int = 2
+    # Bridges of one group to measure, each count in every round: how far they scale.
+    bridges: tuple[int, ...] = (1, 2, 3)
     profile: Path | None = None  # a folder: py-spy profiles of each hop's first round
 
 
@@ -73,6 +82,10 @@ class Round:
     notes: list[str] = field(default_factory=list)
     profile: dict[str, list[str]] = field(default_factory=dict)  # process: top functions
     redis_calls: dict[str, int] = field(default_factory=dict)  # commands run in the window
+    processes: int = 1  # of the measured part (bridges of one group)
+    shares: dict[str, int] = field(default_factory=dict)  # each process's output in the window
+    machine_cpu_s: float = 0.0  # every core's busy time in the window, whoever's
+    load_average: float = 0.0  # the machine's, over the last minute, at the window's end
 
 
 @dataclass
@@ -103,6 +116,7 @@ class Bench:
         self.supervisor = layout.supervisor()
         self.redis = probe.redis
         self.worker_names = [f"{services.WORKER}-{n}" for n in range(1, plan.workers + 1)]
+        self.bridge_names = [services.bridge(n).name for n in range(1, max(plan.bridges) + 1)]
         self.url = f"http://{LOOPBACK}:{layout.gateway_port}/v1/North"
         self._profiled: set[str] = set()
 
@@ -150,7 +164,9 @@ class Bench:
         before, calls = self.usage(), await self.probe.redis_calls()
         profiling = self.profiling("gateway", [services.GATEWAY], self.plan.gateway_s - 1)
         async with self.probe.recording() as samples:
-            result = await load_tools.saturate(self.url, self.plan.gateway_s, self.plan.connections)
+            result = await load_tools.saturate(
+                self.url, self.plan.gateway_s, self.plan.connections, self.plan.keys
+            )
         after = self.usage()
         notes = []
         if result.errors or result.refused:
@@ -170,35 +186,54 @@ class Bench:
             redis_calls=await self._calls_since(calls),
         )
 
-    async def bridge(self) -> Round:
-        """The whole backlog in Kafka into jobs, from the bridge's first job to its last."""
+    async def bridge(self, count: int = 1) -> Round:
+        """The whole backlog in Kafka into jobs by ``count`` bridges, from a first job to the last.
+
+        The window opens at the first job seen once the group is Stable with all ``count``
+        members: the first bridge to join works alone until the others' joins rebalance the
+        group, which is not what ``count`` bridges do. CPU is counted in the window only, so a
+        bridge's start (imports, joining) is not charged to the events.
+        """
+        names = self.bridge_names[:count]
         await self.redis.flushdb()
         await self._rewind()
-        backlog = (await self.probe.read()).in_kafka
-        before, calls = self.usage(), await self.probe.redis_calls()
+        backlog = await self.probe.backlog()
+        total = sum(backlog.values())
         async with self.probe.recording() as samples:
-            await self.start([services.BRIDGE])
+            await self.start(names)
+            await self._group_of(count)
             first = await self.probe.wait_for(lambda s: s.enqueued > 0, FIRST_WORK_S)
-            profiling = self.profiling("bridge", [services.BRIDGE], PROFILE_S)
+            before, calls, busy = self.usage(), await self.probe.redis_calls(), machine_busy_s()
+            shares = await asyncio.to_thread(self._enqueued_by, names)
+            profiling = self.profiling("bridge", names, PROFILE_S)
             last = await self.probe.wait_for(
-                lambda s: s.enqueued >= backlog, self.plan.bridge_timeout_s
+                lambda s: s.enqueued >= total, self.plan.bridge_timeout_s
             )
-        after = self.usage()
-        await self.stop([services.BRIDGE])
-        notes = []
-        if last.enqueued < backlog:
-            notes.append(f"only {last.enqueued} of {backlog} enqueued in time")
+            after, busy = self.usage(), machine_busy_s() - busy
+            used = await self._calls_since(calls)
+            ended = await asyncio.to_thread(self._enqueued_by, names)
+        await self.stop(names)
+        shares = {name: ended[name] - shares[name] for name in names}  # in the window
+        notes = [_spread(backlog)]
+        if last.enqueued - first.enqueued < total / 2:
+            notes.append("over half the backlog was done before the group settled: too small")
+        if last.enqueued < total:
+            notes.append(f"only {last.enqueued} of {total} enqueued in time")
         return Round(
             hop="bridge",
             rate=(last.enqueued - first.enqueued) / max(last.at - first.at, 1e-9),
-            count=last.enqueued,
+            count=last.enqueued - first.enqueued,
             seconds=last.at - first.at,
             cpu_s=spent(before, after),
             rss={name: u.rss_bytes for name, u in after.items()},
             samples=samples,
             notes=notes,
             profile=await summed(profiling),
-            redis_calls=await self._calls_since(calls),
+            redis_calls=used,
+            processes=count,
+            shares=shares,
+            machine_cpu_s=busy,
+            load_average=os.getloadavg()[0],
         )
 
     async def workers(self) -> Round:
@@ -262,6 +297,30 @@ class Bench:
         now = await self.probe.redis_calls()
         return {name: n - before.get(name, 0) for name, n in now.items() if n > before.get(name, 0)}
 
+    async def _group_of(self, count: int) -> None:
+        """Wait until the bridges' group is Stable with ``count`` members."""
+        deadline = time.monotonic() + FIRST_WORK_S
+        while await self.probe.group_members() != count:
+            if time.monotonic() > deadline:
+                raise StackError(f"the group did not settle with {count} bridges in time")
+            await asyncio.sleep(0.1)
+
+    def _enqueued_by(self, names: Sequence[str]) -> dict[str, int]:
+        """Each bridge's jobs since it started: ``northbridge_events_total{hop="enqueued"}``."""
+        found = {}
+        # No proxy: an http_proxy in the environment must not carry a loopback request away.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for name in names:
+            url = f"http://{LOOPBACK}:{services.metrics_port(name, self.layout)}/metrics"
+            with opener.open(url, timeout=5) as answer:
+                lines = answer.read().decode().splitlines()
+            found[name] = sum(
+                int(float(line.rsplit(" ", 1)[1]))
+                for line in lines
+                if line.startswith("northbridge_events_total{") and 'hop="enqueued"' in line
+            )
+        return found
+
     async def _rewind(self) -> None:
         """Move the bridge's group back to the start of both topics (the bridge is stopped)."""
         tool = self.layout.root / "bin" / "kafka-consumer-groups.sh"
@@ -293,6 +352,16 @@ async def summed(profiling: "Profiling | None") -> dict[str, list[str]]:
     if profiling is None:
         return {}
     return {path.stem: profiles.top_functions(path) for path in (await profiling).values()}
+
+
+def _spread(backlog: dict[TopicPartition, int]) -> str:
+    """Where the backlog lies: its partitions and their sizes (a bridge reads whole ones)."""
+    topics = sorted({tp.topic for tp in backlog})
+    sizes = backlog.values()
+    return (
+        f"backlog: {sum(sizes):,} events in {len(backlog)} partitions of {', '.join(topics)}"
+        f" ({min(sizes, default=0):,} to {max(sizes, default=0):,} each)"
+    )
 
 
 def _between(accepted: bytes, sent: bytes) -> float:

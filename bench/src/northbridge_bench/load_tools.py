@@ -20,15 +20,25 @@ from pathlib import Path
 
 from northbridge_stack.errors import StackError
 
+# vegeta's steady load posts this one body (one key: one partition), read by the one bridge
+# of the end-to-end run; wrk's saturation varies it (below).
 EVENT = b'{"name": "bench", "loc": "lab"}'
 # Latency percentiles wrk reports for the CDF: every percent, then the tail, then the maximum
 # (wrk's percentile(100) is not its maximum: it answered a value below the median here).
 PERCENTILES = (*range(1, 100), 99.5, 99.9, 99.99)
 
+# Each request names one of ``keys`` senders in turn: an event's Kafka key is its name
+# (without a recipient), so one fixed body put every event on one partition, and a backlog
+# no second bridge could share. Each wrk thread counts on its own: keys need spread only.
 _WRK_SCRIPT = """
 wrk.method = "POST"
-wrk.body = '%(body)s'
 wrk.headers["Content-Type"] = "application/json"
+sent = 0
+request = function()
+  sent = sent + 1
+  local name = "bench-" .. (sent %% %(keys)d)
+  return wrk.format(nil, nil, nil, '{"name": "' .. name .. '", "loc": "lab"}')
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d,'
@@ -80,10 +90,12 @@ def tool(name: str, variable: str) -> str:
     return path
 
 
-async def saturate(url: str, seconds: float, connections: int, threads: int = 2) -> Saturation:
+async def saturate(
+    url: str, seconds: float, connections: int, keys: int, threads: int = 2
+) -> Saturation:
     """POST events to ``url`` as fast as ``connections`` keep-alive connections allow."""
     script = _WRK_SCRIPT % {
-        "body": EVENT.decode(),
+        "keys": keys,
         "percentiles": ", ".join(f"{p:g}" for p in PERCENTILES),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:

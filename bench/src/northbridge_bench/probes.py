@@ -10,11 +10,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from northbridge_shared.contracts import EMAIL_QUEUE, NORTH_TOPIC, NOTIFICATION_QUEUE, SOUTH_TOPIC
+from northbridge_shared.contracts import (
+    BRIDGE_GROUP,
+    EMAIL_QUEUE,
+    NORTH_TOPIC,
+    NOTIFICATION_QUEUE,
+    SOUTH_TOPIC,
+)
 from northbridge_shared.receipts import COUNTS_PREFIX
 from northbridge_stack.kafka import DEFAULT_PARTITIONS
 
@@ -41,6 +49,7 @@ class Probe:
     kafka: AIOKafkaConsumer
     redis: Redis
     partitions: list[TopicPartition]
+    admin: Any = None  # an AIOKafkaAdminClient (untyped): the bridges' group
     samples: list[Sample] = field(default_factory=list)
 
     async def read(self) -> Sample:
@@ -60,6 +69,18 @@ class Probe:
             sent=sum(int(c[1] or 0) for c in counts),
             queued=sum(answers[len(TOPICS) :]),
         )
+
+    async def backlog(self) -> dict[TopicPartition, int]:
+        """The records in each partition that holds any (the input of the bridges)."""
+        ends = await self.kafka.end_offsets(self.partitions)
+        return {tp: end for tp, end in sorted(ends.items()) if end}
+
+    async def group_members(self) -> int:
+        """How many bridges the group has once it is Stable (0 while it rebalances)."""
+        described = await self.admin.describe_consumer_groups([BRIDGE_GROUP])
+        # DescribeGroups response: groups = [(error_code, group_id, state, ..., members), ...]
+        found = described[0].groups[0]
+        return len(found[5]) if found[2] == "Stable" else 0
 
     async def redis_calls(self) -> dict[str, int]:
         """Redis's count of each command it ran so far (``INFO commandstats``)."""
@@ -99,11 +120,14 @@ async def probe(bootstrap_servers: str, redis_url: str) -> AsyncIterator[Probe]:
     """A probe with its own Kafka client (no group) and Redis connection."""
     kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await kafka.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
     redis = Redis.from_url(redis_url, socket_timeout=5)
     try:
         # The bench's own stack made the topics with the stack's partition count.
         partitions = [TopicPartition(t, p) for t in TOPICS for p in range(DEFAULT_PARTITIONS)]
-        yield Probe(kafka, redis, partitions)
+        yield Probe(kafka, redis, partitions, admin)
     finally:
         await redis.aclose()
+        await admin.close()
         await kafka.stop()

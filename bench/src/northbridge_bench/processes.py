@@ -50,3 +50,15 @@ def spent(before: Mapping[str, Usage], after: Mapping[str, Usage]) -> dict[str, 
     """CPU seconds each part used between two snapshots (all of it, if it started between)."""
     none = Usage(0.0, 0, 0)
     return {name: max(0.0, after[name].cpu_s - before.get(name, none).cpu_s) for name in after}
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine spent busy so far, whoever's process ran.
+
+    Beside the parts' own CPU this shows what else ran (another user's tests, the load tool):
+    a part that cannot go faster on a machine left idle is limited by something else.
+    """
+    times = psutil.cpu_times()
+    # Linux's user time includes its guests'; waiting (idle, iowait) and steal are not busy.
+    busy = ("user", "nice", "system", "irq", "softirq")
+    return float(sum(getattr(times, name, 0.0) for name in busy))

@@ -7,6 +7,7 @@ The folder holds ``index.html`` (the tables and the plots), the plots as PNG, an
 import html
 import itertools
 import json
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,13 +30,20 @@ def median_round(rounds: Sequence[Round]) -> Round:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def alone(rounds: Sequence[Round], hop: str) -> list[Round]:
+    """The rounds of ``hop`` with the fewest of its processes (one bridge, not the scaling)."""
+    mine = [r for r in rounds if r.hop == hop]
+    fewest = min((r.processes for r in mine), default=1)
+    return [r for r in mine if r.processes == fewest]
+
+
 def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[str]:
     """The summary: per hop min/median/max, its latency and CPU per event; the end to end."""
     lines = [heading, ""]
     lines.append(f"{'hop':<9} {'unit':<9} {'rounds':>6} {'min':>8} {'median':>8} {'max':>8}  ")
     hops = [h for h in UNITS if any(r.hop == h for r in rounds)]
     for hop in hops:
-        mine = [r for r in rounds if r.hop == hop]
+        mine = alone(rounds, hop)
         rates = [r.rate for r in mine]
         lines.append(
             f"{hop:<9} {UNITS[hop]:<9} {len(mine):>6} {min(rates):>8,.0f}"
@@ -43,7 +51,7 @@ def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[s
         )
     lines += ["", "median round of each hop: latency, CPU per event (ms) by part, memory (MB)"]
     for hop in hops:
-        middle = median_round([r for r in rounds if r.hop == hop])
+        middle = median_round(alone(rounds, hop))
         if middle.percentiles:
             p50, p99 = _percentile(middle, 50), _percentile(middle, 99)
             load = f", wrk itself {middle.load_cpu_s / middle.count * 1000:.3f} ms/request"
@@ -51,9 +59,42 @@ def table(rounds: Sequence[Round], e2e: EndToEnd | None, heading: str) -> list[s
         lines.append(f"  {hop}: CPU {_per_event(middle.cpu_s, middle.count)}")
         lines.append(f"  {hop}: Redis commands per event {_calls(middle)}")
         lines += [f"  {hop}: {note}" for note in middle.notes]
+    lines += scaling_lines([r for r in rounds if r.hop == "bridge"])
     if e2e is not None:
         lines += ["", *end_to_end_lines(e2e)]
     lines += ["", f"memory after the run (RSS): {memory(rounds, e2e)}"]
+    return lines
+
+
+def scaling_lines(rounds: Sequence[Round]) -> list[str]:
+    """Each count of bridges on the same backlog: rate, shares, CPU per event, cores busy."""
+    counts = sorted({r.processes for r in rounds})
+    if len(counts) < 2:
+        return []
+    medians = {n: median_round([r for r in rounds if r.processes == n]) for n in counts}
+    base = medians[counts[0]]
+    lines = [
+        "",
+        f"bridge scaling: 1 to {counts[-1]} bridges of one group, each count in every round;"
+        " the median round of each count",
+        *(f"  {note}" for note in base.notes[:1]),
+        f"  {'bridges':>7} {'events/s':>8} {'min-max':>13} {'each':>6} {'speed-up':>8}"
+        f"  {'shares %':<12} {'CPU ms/event:':<13} {'bridges':>7} {'redis':>6} {'kafka':>6}"
+        f" {'all':>6}  {'cores:':<6} {'bridges':>7} {'redis':>5} {'kafka':>5}"
+        f" {'machine':>9} {'load':>5}",
+    ]
+    for count, middle in medians.items():
+        rates = [r.rate for r in rounds if r.processes == count]
+        lines.append(
+            f"  {count:>7} {middle.rate:>8,.0f} {f'{min(rates):,.0f}-{max(rates):,.0f}':>13}"
+            f" {middle.rate / count:>6,.0f} {middle.rate / base.rate:>7.2f}x"
+            f"  {_shares(middle):<12} {'':<13} {_scaled(middle, 1000 / max(middle.count, 1))}"
+            f" {sum(middle.cpu_s.values()) * 1000 / max(middle.count, 1):>6.3f}"
+            f"  {'':<6} {_scaled(middle, 1 / max(middle.seconds, 1e-9), '.2f', (7, 5, 5))}"
+            f" {_machine(middle):>9} {middle.load_average:>5.1f}"
+        )
+    for count, middle in medians.items():
+        lines += [f"  {count} bridges: {note}" for note in middle.notes[1:]]
     return lines
 
 
@@ -95,6 +136,8 @@ def write(
         _throughput(folder / "throughput.png", rounds, e2e),
         _queue_depth(folder / "queue-depth.png", rounds, e2e),
     ]
+    if len({r.processes for r in rounds if r.hop == "bridge"}) > 1:
+        plots.append(_scaling(folder / "bridge-scaling.png", rounds))
     figures = "\n".join(f'<p><img src="{p.name}" alt="{p.stem}"></p>' for p in plots)
     figures += "".join(
         f"<h2>profile: {html.escape(r.hop)} {html.escape(process)}</h2>"
@@ -128,6 +171,26 @@ def _per_event(cpu_s: dict[str, float], count: int) -> str:
     shown = [f"{name} {seconds / max(count, 1) * 1000:.3f}" for name, seconds in parts if seconds]
     total = sum(cpu_s.values()) / max(count, 1) * 1000
     return f"{total:.3f} in all: " + ", ".join(shown)
+
+
+def _shares(middle: Round) -> str:
+    """Each bridge's part of the jobs, in percent: how evenly the partitions spread them."""
+    total = sum(middle.shares.values())
+    return "/".join(f"{100 * n / total:.0f}" for n in middle.shares.values()) if total else "-"
+
+
+def _scaled(
+    middle: Round, factor: float, form: str = ".3f", widths: tuple[int, ...] = (7, 6, 6)
+) -> str:
+    """The bridges' CPU (all of them), Redis's and Kafka's, each times ``factor``."""
+    bridges = sum(s for name, s in middle.cpu_s.items() if name.startswith("bridge"))
+    parts = (bridges, middle.cpu_s.get("redis", 0.0), middle.cpu_s.get("kafka", 0.0))
+    return " ".join(f"{v * factor:>{w}{form}}" for v, w in zip(parts, widths, strict=True))
+
+
+def _machine(middle: Round) -> str:
+    """The machine's cores busy in the window, of all it has (others' work included)."""
+    return f"{middle.machine_cpu_s / max(middle.seconds, 1e-9):.2f}/{os.cpu_count()}"
 
 
 def _figure(columns: int, width: float, height: float) -> tuple[Figure, list[Axes]]:
@@ -184,10 +247,11 @@ def _throughput(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Pa
         ("bridge", "enqueued", axes[1]),
         ("workers", "sent", axes[2]),
     ):
-        for number, one in enumerate(r for r in rounds if r.hop == hop):
+        for number, one in enumerate(alone(rounds, hop)):  # the scaling: bridge-scaling.png
             ax.plot(*_rates(one.samples[::2], field), label=f"round {number + 1}")
         ax.set(title=f"{hop}: {UNITS[hop]}", xlabel="s")
-        ax.legend()
+        if ax.lines:  # a hop left out (--only) has none
+            ax.legend()
     if e2e is not None:
         for field, label in (("in_kafka", "accepted"), ("enqueued", "enqueued"), ("sent", "sent")):
             axes[3].plot(*_rates(e2e.samples[::2], field), label=label)
@@ -200,6 +264,38 @@ def _throughput(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Pa
     return path
 
 
+def _scaling(path: Path, rounds: Sequence[Round]) -> Path:
+    """Events/s by count of bridges (each round, the median, linear from one); cores by part."""
+    mine = [r for r in rounds if r.hop == "bridge"]
+    counts = sorted({r.processes for r in mine})
+    medians = [median_round([r for r in mine if r.processes == n]) for n in counts]
+    figure, (left, right) = _figure(2, 12, 4)
+    left.plot([r.processes for r in mine], [r.rate for r in mine], "o", alpha=0.4, label="rounds")
+    left.plot(counts, [m.rate for m in medians], "-o", label="median")
+    left.plot(counts, [medians[0].rate * n / counts[0] for n in counts], ":", label="linear")
+    left.set(title="bridges of one group: events/s", xlabel="bridges", xticks=counts)
+    left.legend()
+    bottom = [0.0] * len(counts)
+    for part in ("bridge", "redis", "kafka"):
+        cores = [
+            sum(s for name, s in m.cpu_s.items() if name.startswith(part)) / m.seconds
+            for m in medians
+        ]
+        right.bar(counts, cores, bottom=bottom, label=f"{part} (all)" if part == "bridge" else part)
+        bottom = [b + c for b, c in zip(bottom, cores, strict=True)]
+    machine = [m.machine_cpu_s / m.seconds for m in medians]
+    right.bar(counts, [m - b for m, b in zip(machine, bottom, strict=True)], bottom=bottom,
+              label="everything else", color="lightgrey")  # fmt: skip
+    right.axhline(os.cpu_count() or 1, color="black", linewidth=0.8)
+    right.set(title="cores busy in the median round", xlabel="bridges", xticks=counts)
+    right.legend()
+    for axes in (left, right):
+        axes.grid(visible=True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return path
+
+
 def _queue_depth(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> Path:
     figure, (left, right) = _figure(2, 12, 4)
     for number, one in enumerate(r for r in rounds if r.hop == "workers"):
@@ -207,7 +303,8 @@ def _queue_depth(path: Path, rounds: Sequence[Round], e2e: EndToEnd | None) -> P
         left.plot([s.at - start for s in one.samples], [s.queued for s in one.samples],
                   label=f"round {number + 1}")  # fmt: skip
     left.set(title="workers: jobs queued", xlabel="s")
-    left.legend()
+    if left.lines:
+        left.legend()
     if e2e is not None and e2e.samples:
         start = e2e.samples[0].at
         right.plot([s.at - start for s in e2e.samples], [s.queued for s in e2e.samples])

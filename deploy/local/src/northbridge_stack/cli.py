@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     up = commands.add_parser("up", help="start what is missing and wait until it serves")
     up.add_argument("--workers", type=_count, default=2, help="email workers (default 2)")
+    up.add_argument("--bridges", type=_positive, default=1, help="bridges in the group (default 1)")
     up.add_argument("--infra-only", action="store_true", help="Kafka, Redis and Mailpit only")
     up.set_defaults(run=_up)
     commands.add_parser("down", help="stop everything (data is kept)").set_defaults(run=_down)
@@ -68,8 +69,15 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a count of at least 1: {text!r}")
+    return int(text)
+
+
 def _up(args: argparse.Namespace) -> None:
-    stack.up(StackLayout.from_env(), workers=args.workers, infra_only=args.infra_only)
+    layout = StackLayout.from_env()
+    stack.up(layout, workers=args.workers, bridges=args.bridges, infra_only=args.infra_only)
 
 
 def _down(_: argparse.Namespace) -> None:

@@ -17,6 +17,9 @@ BRIDGE = "bridge"
 WORKER = "email-worker"
 DASHBOARD = "dashboard"
 HEALTH_TIMEOUT_S = 10.0
+# bridge-N serves /metrics on BRIDGE_METRICS_PORT + 100 (N - 1): clear of the workers' ports
+# right above it (WORKER_METRICS_PORT + N - 1) for up to a hundred workers.
+BRIDGE_PORT_STEP = 100
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,11 @@ class Service:
         return [sys.executable, "-m", self.module, *self.args]
 
 
-def pipeline(workers: int) -> list[Service]:
-    """Gateway, bridge, ``workers`` email workers and the dashboard, in start order."""
+def pipeline(workers: int, bridges: int = 1) -> list[Service]:
+    """Gateway, ``bridges`` bridges, ``workers`` email workers and the dashboard, in start order."""
+    bridges_ = [bridge(number) for number in range(1, bridges + 1)]
     workers_ = [worker(number) for number in range(1, workers + 1)]
-    return [gateway(), bridge(), *workers_, dashboard()]
+    return [gateway(), *bridges_, *workers_, dashboard()]
 
 
 def gateway() -> Service:
@@ -43,9 +47,13 @@ def gateway() -> Service:
     return Service(GATEWAY, "northbridge_gateway")
 
 
-def bridge() -> Service:
-    """The Kafka → RQ bridge."""
-    return Service(BRIDGE, "northbridge_bridge")
+def bridge(number: int = 1) -> Service:
+    """The Kafka → RQ bridge with this number: ``bridge``, then ``bridge-2``, ``bridge-3`` ...
+
+    The first keeps the plain name that chaos, supervisorctl, its log and its heartbeat file
+    have always used; more bridges join its consumer group and share the partitions.
+    """
+    return Service(BRIDGE if number == 1 else f"{BRIDGE}-{number}", "northbridge_bridge")
 
 
 def dashboard() -> Service:
@@ -61,31 +69,54 @@ def worker(number: int) -> Service:
 def by_name(name: str) -> Service:
     """The service supervisord runs as ``name`` (``gateway``, ``email-worker-2``, ...)."""
     if name.startswith(f"{WORKER}-"):
-        return worker(int(name.removeprefix(f"{WORKER}-")))
+        return worker(_number(name))
+    if name.startswith(f"{BRIDGE}-"):
+        return bridge(_number(name))
     return {GATEWAY: gateway, BRIDGE: bridge, DASHBOARD: dashboard}[name]()
+
+
+def metrics_port(name: str, layout: StackLayout) -> int | None:
+    """The /metrics port of the bridge or worker called ``name``; None for the others."""
+    if name == BRIDGE or name.startswith(f"{BRIDGE}-"):
+        return layout.bridge_metrics_port + BRIDGE_PORT_STEP * (_number(name) - 1)
+    if name.startswith(f"{WORKER}-"):
+        return layout.worker_metrics_port + _number(name) - 1
+    return None
+
+
+def _number(name: str) -> int:
+    """``email-worker-3`` is 3; the plain ``bridge`` is 1."""
+    _, _, number = name.rpartition("-")
+    return int(number) if number.isdigit() else 1
 
 
 def program(service: Service, layout: StackLayout) -> Program:
     """How supervisord runs ``service``: started after the infrastructure, given its drain."""
+    env = service_env(layout) | own_files_and_ports(service.name, layout)
     if service.name.startswith(WORKER):
-        # Each worker serves /metrics on a port of its own: the first one's, plus N - 1.
-        number = int(service.name.rsplit("-", 1)[1])
-        # And beats a heartbeat file of its own (compose: one per container, the default).
-        own = {
-            "WORKER_METRICS_PORT": str(layout.worker_metrics_port + number - 1),
-            "WORKER_HEARTBEAT_FILE": str(layout.root / f"{service.name}.alive"),
-        }
         # A worker finishes its job first: JOB_TIMEOUT_S (60 s) and a margin, as compose.
-        return Program(service.name, service.argv(), 30, 70, service_env(layout) | own)
+        return Program(service.name, service.argv(), 30, 70, env)
     # The gateway drains for GATEWAY_GRACEFUL_TIMEOUT_S (30 s); the bridge ends its batch.
-    return Program(service.name, service.argv(), 20, 35, service_env(layout))
+    return Program(service.name, service.argv(), 20, 35, env)
+
+
+def own_files_and_ports(name: str, layout: StackLayout) -> dict[str, str]:
+    """A bridge's or worker's own /metrics port and heartbeat file (compose: per container)."""
+    port = metrics_port(name, layout)
+    if port is None:
+        return {}
+    prefix = "WORKER" if name.startswith(WORKER) else "BRIDGE"
+    return {
+        f"{prefix}_METRICS_PORT": str(port),
+        f"{prefix}_HEARTBEAT_FILE": str(layout.root / f"{name}.alive"),
+    }
 
 
 def service_env(layout: StackLayout) -> dict[str, str]:
     """What every service's launcher exports: the user's settings, pointed at this stack.
 
-    Where to find Kafka, Redis and SMTP is the stack's to say (it started them), and where
-    the bridge's heartbeat is (each worker's: :func:`program`); every other northbridge
+    Where to find Kafka, Redis and SMTP is the stack's to say (it started them), and each
+    bridge's and worker's metrics port and heartbeat (:func:`program`); every other northbridge
     setting the user exported wins, e.g. ``LOG_FORMAT=console`` or ``GATEWAY_WORKERS=4``.
     """
     env = our_settings(os.environ)
@@ -98,9 +129,7 @@ def service_env(layout: StackLayout) -> dict[str, str]:
         "SMTP_HOST": LOOPBACK,
         "SMTP_PORT": str(layout.smtp_port),
         "GATEWAY_PORT": str(layout.gateway_port),
-        "BRIDGE_METRICS_PORT": str(layout.bridge_metrics_port),
         "DASHBOARD_PORT": str(layout.dashboard_port),
-        "BRIDGE_HEARTBEAT_FILE": str(layout.root / "bridge.alive"),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -1,9 +1,10 @@
 """The whole local stack under supervisord: up in stages, down in reverse, and what runs now.
 
 ``up`` is idempotent: supervisord is started if it is not running, the programs are brought
-to what is asked for (the number of email workers up or down; a changed setting restarts
-only the programs it reaches), and each part is waited for until its own readiness check
-passes. supervisord restarts any program that exits, so a killed part comes back by itself.
+to what is asked for (the number of bridges and of email workers up or down; a changed
+setting restarts only the programs it reaches), and each part is waited for until its own
+readiness check passes. supervisord restarts any program that exits, so a killed part comes
+back by itself.
 """
 
 import os
@@ -26,6 +27,7 @@ from northbridge_stack.services import (
     GATEWAY,
     WORKER,
     Service,
+    metrics_port,
     pipeline,
     program,
     serving,
@@ -43,7 +45,9 @@ POLL_S = 0.2
 TAIL_LINES = 30
 
 
-def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print) -> None:
+def up(
+    layout: StackLayout, *, workers: int, infra_only: bool, bridges: int = 1, say: Say = print
+) -> None:
     """Start what is missing (infrastructure, then services) and wait until each serves."""
     began = time.monotonic()
     supervisor = layout.supervisor()
@@ -72,7 +76,7 @@ def up(layout: StackLayout, *, workers: int, infra_only: bool, say: Say = print)
     scripts = write_tool_scripts(layout.kafka(), layout.bin)
     say(_line("kafka tools", f"{shown(layout.bin)}/ ({', '.join(p.name for p in scripts)})"))
     if not infra_only:
-        _start_services(layout, supervisor, pipeline(workers), say)
+        _start_services(layout, supervisor, pipeline(workers, bridges), say)
     say(f"stack up in {time.monotonic() - began:.1f} s; see make ps, make logs, make down")
 
 
@@ -108,11 +112,12 @@ def ps(layout: StackLayout, say: Say = print) -> None:
         "mailpit": f"{layout.smtp_port} (SMTP),{layout.mailpit_port} (UI)",
         GATEWAY: str(layout.gateway_port),
         DASHBOARD: str(layout.dashboard_port),
-        BRIDGE: f"{layout.bridge_metrics_port} (metrics)",
     }
-    workers = sorted(int(n.removeprefix(f"{WORKER}-")) for n in states if n.startswith(WORKER))
-    for number in workers:  # email-worker-N serves its metrics on the first one's port + N - 1
-        ports[f"{WORKER}-{number}"] = f"{layout.worker_metrics_port + number - 1} (metrics)"
+    consumers = {BRIDGE: layout.bridge_metrics_port}
+    consumers |= {n: metrics_port(n, layout) or 0 for n in states if n.startswith((BRIDGE, WORKER))}
+    # Bridges, then workers, each in their number's order (bridge-10 after bridge-9).
+    for name in sorted(consumers, key=lambda n: (n.startswith(WORKER), consumers[n])):
+        ports[name] = f"{consumers[name]} (metrics)"
     names = [*ports, *sorted(n for n in states if n not in ports)]
     rows = [("component", "state", "pid", "uptime", "restarts", "port", "log")]
     now = time.time()

@@ -31,6 +31,7 @@ from northbridge_bridge.metrics import LAG_EVERY_S, BridgeMetrics
 from northbridge_bridge.records import Accepted, Record, Rejected, decode
 from northbridge_bridge.salvage import UNREADABLE, fetch_raw, salvage
 from northbridge_bridge.settings import BridgeSettings
+from northbridge_bridge.standby import Standby
 from northbridge_shared.heartbeat import EVERY_S, Heartbeat
 
 log = structlog.get_logger(__name__)
@@ -265,8 +266,9 @@ class Bridge:
 class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     """Give partitions back only after the batch in hand is enqueued and committed."""
 
-    def __init__(self, busy: asyncio.Lock) -> None:
+    def __init__(self, busy: asyncio.Lock, standby: Standby | None = None) -> None:
         self._busy = busy  # the bridge's: held while it works on a batch
+        self._standby = standby
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Wait for the current batch; aiokafka holds the rebalance until this returns."""
@@ -280,8 +282,10 @@ class HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions_revoked", partitions=_names(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Log the partitions this bridge now reads."""
+        """Log the partitions this bridge now reads, and whether it has none (a standby)."""
         log.info("partitions_assigned", partitions=_names(assigned))
+        if self._standby is not None:
+            self._standby.assigned(assigned)
 
 
 def _conflict(item: Accepted) -> Rejected:

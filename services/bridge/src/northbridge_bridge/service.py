@@ -24,6 +24,7 @@ from northbridge_bridge.consume import Bridge, HandOver
 from northbridge_bridge.enqueue import Enqueuer
 from northbridge_bridge.metrics import BridgeMetrics, QueueCollector
 from northbridge_bridge.settings import BridgeSettings
+from northbridge_bridge.standby import Standby
 from northbridge_shared import tracing
 from northbridge_shared.heartbeat import Heartbeat
 from northbridge_shared.metrics import serve as serve_metrics
@@ -79,7 +80,7 @@ async def serve(config: BridgeConfig) -> None:
     metrics.registry.register(QueueCollector(scrape, queues))
     serve_metrics(config.metrics.host, settings.metrics_port, metrics.registry)
 
-    consumer = partial(_consumer, settings, kafka, HandOver(busy))
+    consumer = partial(_consumer, settings, kafka, busy)
     producer = partial(_producer, kafka)
 
     async def run() -> None:
@@ -117,7 +118,7 @@ async def serve(config: BridgeConfig) -> None:
 
 
 def _consumer(
-    settings: BridgeSettings, kafka: KafkaSettings, hand_over: HandOver
+    settings: BridgeSettings, kafka: KafkaSettings, busy: asyncio.Lock
 ) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         **kafka.client_options(),
@@ -128,7 +129,9 @@ def _consumer(
         fetch_min_bytes=settings.fetch_min_bytes,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
-    consumer.subscribe(topics=sorted(settings.routes), listener=hand_over)
+    topics = sorted(settings.routes)
+    standby = Standby(settings.group_id, topics, consumer.partitions_for_topic)
+    consumer.subscribe(topics=topics, listener=HandOver(busy, standby))
     return consumer
 
 
