@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         e2e_s=args.e2e_seconds,
         workers=args.workers,
         bridges=args.bridges,
+        kafka_nodes=args.kafka_nodes,
         profile=Path(args.report) / "profiles" if args.profile else None,
     )
     try:
@@ -62,7 +63,8 @@ def run(plan: Plan, folder: Path, settings: Sequence[str], hops: Sequence[str] =
     """Up, measure, down; print the table and write the report."""
     home = Path(tempfile.mkdtemp(prefix="nb-bench-"))
     ports = {name: str(free_port()) for name in PORT_VARIABLES}
-    layout = StackLayout.from_env({"STACK_HOME": str(home), **ports})
+    nodes = {"KAFKA_NODES": str(plan.kafka_nodes)}
+    layout = StackLayout.from_env({"STACK_HOME": str(home), **ports, **nodes})
     began = time.monotonic()
     print(f"bench: a stack of its own in {home}")
     stack.up(layout, workers=plan.workers, bridges=max(plan.bridges), infra_only=False, say=print)
@@ -134,7 +136,8 @@ def _heading(plan: Plan, settings: Sequence[str], took_s: float) -> str:
     return (
         f"northbridge bench at {commit or 'unknown commit'}: {os.cpu_count()} cores"
         f" ({platform.processor() or platform.machine()}), {plan.rounds} rounds,"
-        f" {plan.keys:,} keys, {bridges} bridges, {plan.workers} email workers{given};"
+        f" {plan.keys:,} keys, {plan.kafka_nodes} Kafka nodes, {bridges} bridges,"
+        f" {plan.workers} email workers{given};"
         f" took {took_s:.0f} s;"
         f" load average at the end {os.getloadavg()[0]:.1f}"
     )
@@ -150,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--keys", type=int, default=defaults.keys, help="distinct event keys wrk sends")
     add("--workers-seconds", type=float, default=defaults.workers_s, help="per workers round")
     add("--workers", type=int, default=defaults.workers, help="email worker processes")
+    add("--kafka-nodes", type=int, default=defaults.kafka_nodes, help="Kafka's nodes: 1 or 3")
     add("--bridges", type=_counts, default=defaults.bridges, help="bridge counts (1,2,3)")
     add("--only", type=_hops, help=f"these hops ({','.join(HOPS)}) and those making their input")
     add("--rate", type=int, default=defaults.e2e_rate, help="end to end: events/s offered")

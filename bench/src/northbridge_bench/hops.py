@@ -63,6 +63,8 @@ class Plan:
     workers: int = 2
     # Bridges of one group to measure, each count in every round: how far they scale.
     bridges: tuple[int, ...] = (1, 2, 3)
+    # Kafka's nodes (make up KAFKA_NODES): 3 costs each write its replication to two more.
+    kafka_nodes: int = 1
     profile: Path | None = None  # a folder: py-spy profiles of each hop's first round
 
 
