@@ -105,7 +105,7 @@ ifeq ($(MODE),compose)
 else
 	@$(UV) run northbridge-stack up --bridges $(BRIDGES) --workers $(WORKERS) $(ARGS)
 endif
-	@mkdir -p $(dir $(MODE_FILE)) && echo $(MODE) > $(MODE_FILE) && echo $(KAFKA_NODES) > $(KAFKA_NODES_FILE)
+	@mkdir -p $(dir $(MODE_FILE)) $(dir $(KAFKA_NODES_FILE)) && echo $(MODE) > $(MODE_FILE) && echo $(KAFKA_NODES) > $(KAFKA_NODES_FILE)
 
 down: ## stop and remove what `make up` started (data is kept: Kafka and Redis volumes, .stack/)
 	@$(call by_mode,$(COMPOSE) down --remove-orphans,$(UV) run northbridge-stack down)

@@ -20,13 +20,14 @@ def subjects(system: ComposeStack) -> list[str]:
 
 
 def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
-    # Our own mode file: a developer's running stack keeps its .stack/mode.
-    mode = tmp_path / "mode"
-    options = ("MODE=compose", f"MODE_FILE={mode}")
+    # Our own mode and size files: a developer's running stack keeps its .stack/mode.
+    mode, nodes = tmp_path / "state" / "mode", tmp_path / "state" / "kafka-nodes"
+    options = ("MODE=compose", f"MODE_FILE={mode}", f"KAFKA_NODES_FILE={nodes}")
     with compose_project() as system:
         shown = system.make("up", *options, "WORKERS=1", timeout=UP_TIMEOUT_S)
         assert f"gateway http://127.0.0.1:{system.env['PUBLISH_GATEWAY_PORT']}" in shown
         assert mode.read_text().strip() == "compose"
+        assert nodes.read_text().strip() == "1"
 
         refused = system.post("/v1/North", {"name": "ada", "loc": "make"})
         assert refused.status_code == 401, refused.text  # compose asks for API keys
@@ -58,3 +59,4 @@ def test_make_drives_the_compose_stack(tmp_path: Path) -> None:
         system.make("down", *options)
         assert system.compose("ps", "--all", "--quiet").split() == []
         assert not mode.exists()
+        assert not nodes.exists()
